@@ -1,0 +1,131 @@
+# SPDX-License-Identifier: Apache-2.0
+"""otel-llmperf: OpenTelemetry performance telemetry for LLM client SDKs.
+
+Turn it on once, before creating clients::
+
+    import otel_llmperf
+
+    otel_llmperf.instrument()
+
+    from openai import OpenAI
+    client = OpenAI()
+    client.chat.completions.create(model="gpt-4o-mini", messages=[...])  # measured
+
+or with no code change at all::
+
+    opentelemetry-instrument python app.py     # loads the ``llmperf_openai`` entry point
+
+Every call then produces a CLIENT span named ``{operation} {model}`` with the GenAI semantic
+convention attributes, and these metrics (Prometheus names in brackets):
+
+* ``gen_ai.client.operation.duration`` [``gen_ai_client_operation_duration_seconds``], every
+  call, with ``error.type`` when it failed;
+* ``gen_ai.client.token.usage`` [``gen_ai_client_token_usage``], per ``gen_ai.token.type``;
+* ``gen_ai.client.operation.time_to_first_chunk`` and ``…time_per_output_chunk``
+  [``…_seconds``], streams only;
+* ``llmperf.client.time_per_output_token`` [``llmperf_client_time_per_output_token_seconds``],
+  streams whose output token count is known.
+
+Configuration: keyword arguments of :func:`instrument` or the environment variables below
+(keywords win). Bad values log a warning and fall back to the default; nothing raises.
+
+========================================================  ===========================  =====================
+Variable                                                  Keyword                      Default
+========================================================  ===========================  =====================
+``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT``    ``capture_content``          ``false``
+``OTEL_PYTHON_LLMPERF_CONTENT_MAX_LENGTH``                ``content_max_length``       ``16384``
+``OTEL_PYTHON_LLMPERF_STREAM_USAGE``                      ``stream_usage``             ``false``
+``OTEL_PYTHON_LLMPERF_PROVIDER_HOSTS``                    ``provider_hosts``           (built-in table)
+``OTEL_SERVICE_NAME``                                     ``service_name``             ``unknown_service``
+``OTEL_TRACES_EXPORTER`` (otlp, console, none)            ``traces_exporter``          otlp if an endpoint is set
+``OTEL_METRICS_EXPORTER`` (otlp, prometheus, console)     ``metrics_exporter``         prometheus (+otlp if set)
+``OTEL_EXPORTER_OTLP_ENDPOINT`` (and ``_TRACES_``/``_METRICS_``)  ``otlp_endpoint``    unset
+``OTEL_EXPORTER_OTLP_PROTOCOL`` (grpc, http/protobuf)     ``otlp_protocol``            ``http/protobuf``
+``OTEL_EXPORTER_PROMETHEUS_HOST`` / ``_PORT``             ``prometheus_host`` / ``_port``  ``127.0.0.1:9464``
+``OTEL_PYTHON_DISABLED_INSTRUMENTATIONS``                 ``disabled_instrumentations``  none
+========================================================  ===========================  =====================
+
+If the application already installed OpenTelemetry SDK providers, they are used and no
+exporter is created; ``tracer_provider=`` / ``meter_provider=`` pass providers explicitly.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import threading
+from typing import Any
+
+from opentelemetry.instrumentation.dependencies import get_dependency_conflicts
+
+from otel_llmperf import setup
+from otel_llmperf.config import load_settings
+from otel_llmperf.instrumentor import INSTRUMENTORS, LLMPerfInstrumentor, OpenAIInstrumentor
+from otel_llmperf.version import __version__
+
+__all__ = ["LLMPerfInstrumentor", "OpenAIInstrumentor", "__version__", "instrument", "uninstrument"]
+
+_logger = logging.getLogger("otel_llmperf")
+_lock = threading.Lock()
+_active: list[LLMPerfInstrumentor] = []
+
+
+def instrument(
+    *,
+    tracer_provider: Any = None,
+    meter_provider: Any = None,
+    prometheus_registry: Any = None,
+    **options: Any,
+) -> None:
+    """Instrument every installed LLM SDK; set up exporters unless the application has providers."""
+    with _lock:
+        if _active:
+            _logger.debug("otel-llmperf is already instrumented; instrument() ignored")
+            return
+        settings = load_settings(**options)
+        if settings.sdk_disabled:
+            _logger.info("otel-llmperf: OTEL_SDK_DISABLED=true, nothing instrumented")
+            return
+        if tracer_provider is None or meter_provider is None:
+            described = setup.ensure_global_providers(settings, prometheus_registry).describe()
+        else:
+            described = "using the given tracer and meter providers"
+        done, skipped = [], []
+        for cls in INSTRUMENTORS:
+            adapter = cls.adapter
+            if adapter.name in settings.disabled_instrumentations or "*" in settings.disabled_instrumentations:
+                skipped.append(f"{adapter.package} (disabled)")
+                continue
+            if importlib.util.find_spec(adapter.package) is None:
+                skipped.append(f"{adapter.package} (not installed)")
+                continue
+            conflict = get_dependency_conflicts([adapter.requirement])
+            if conflict is not None:
+                _logger.warning("otel-llmperf: %s; instrumenting anyway, some methods may be skipped", conflict)
+            instrumentor = cls()
+            instrumentor.instrument(
+                tracer_provider=tracer_provider,
+                meter_provider=meter_provider,
+                settings=settings,
+                skip_dep_check=True,
+                quiet=True,
+            )
+            _active.append(instrumentor)
+            done.append(f"{adapter.package} ({instrumentor.patched_count} methods)")
+        _logger.info(
+            "otel-llmperf %s: instrumented %s%s; %s; content capture %s; stream usage %s",
+            __version__,
+            ", ".join(done) or "nothing",
+            f", skipped {', '.join(skipped)}" if skipped else "",
+            described,
+            "on" if settings.capture_content else "off",
+            "on" if settings.stream_usage else "off",
+        )
+
+
+def uninstrument() -> None:
+    """Remove every patch :func:`instrument` applied, restoring the original SDK methods."""
+    with _lock:
+        for instrumentor in reversed(_active):
+            instrumentor.uninstrument()
+        _active.clear()

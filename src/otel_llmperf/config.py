@@ -1,0 +1,260 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Settings, parsed once from ``OTEL_*`` variables and keyword arguments (keywords win).
+
+Parsing follows the OpenTelemetry configuration specification: an empty value means unset,
+a boolean is true only for ``true`` (any case), enums are case-insensitive, and a bad value
+logs a warning and falls back to the default; nothing here raises on bad input.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from opentelemetry.environment_variables import OTEL_METRICS_EXPORTER, OTEL_TRACES_EXPORTER
+from opentelemetry.instrumentation.environment_variables import OTEL_PYTHON_DISABLED_INSTRUMENTATIONS
+from opentelemetry.sdk.environment_variables import (
+    OTEL_EXPORTER_OTLP_ENDPOINT,
+    OTEL_EXPORTER_OTLP_METRICS_ENDPOINT,
+    OTEL_EXPORTER_OTLP_METRICS_PROTOCOL,
+    OTEL_EXPORTER_OTLP_PROTOCOL,
+    OTEL_EXPORTER_OTLP_TRACES_ENDPOINT,
+    OTEL_EXPORTER_OTLP_TRACES_PROTOCOL,
+    OTEL_EXPORTER_PROMETHEUS_HOST,
+    OTEL_EXPORTER_PROMETHEUS_PORT,
+    OTEL_SDK_DISABLED,
+    OTEL_SERVICE_NAME,
+)
+
+from otel_llmperf.environment_variables import (
+    OTEL_PYTHON_LLMPERF_CONTENT_MAX_LENGTH,
+    OTEL_PYTHON_LLMPERF_PROVIDER_HOSTS,
+    OTEL_PYTHON_LLMPERF_STREAM_USAGE,
+)
+
+_logger = logging.getLogger("otel_llmperf")
+
+# Shared with other GenAI instrumentations, so deliberately not registered as ours.
+OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
+
+TRACES_EXPORTERS = ("otlp", "console", "none")
+METRICS_EXPORTERS = ("otlp", "prometheus", "console", "none")
+OTLP_PROTOCOLS = ("grpc", "http/protobuf")
+DEFAULT_PROMETHEUS_HOST = "127.0.0.1"
+DEFAULT_PROMETHEUS_PORT = 9464
+DEFAULT_CONTENT_MAX_LENGTH = 16384
+
+# The semconv capture modes; the span-only library has no events, so only span modes capture.
+_CAPTURE_MODES = {"true": True, "false": False, "no_content": False, "span_only": True, "span_and_event": True}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the instrumentation and the SDK set-up need, resolved once."""
+
+    capture_content: bool = False
+    content_max_length: int = DEFAULT_CONTENT_MAX_LENGTH
+    stream_usage: bool = False
+    provider_hosts: Mapping[str, str] = field(default_factory=dict)
+    service_name: str | None = None
+    traces_exporter: tuple[str, ...] = ()
+    metrics_exporter: tuple[str, ...] = ("prometheus",)
+    traces_otlp_protocol: str = "http/protobuf"
+    metrics_otlp_protocol: str = "http/protobuf"
+    otlp_endpoint: str | None = None
+    prometheus_host: str = DEFAULT_PROMETHEUS_HOST
+    prometheus_port: int = DEFAULT_PROMETHEUS_PORT
+    disabled_instrumentations: frozenset[str] = frozenset()
+    sdk_disabled: bool = False
+
+
+def _env(environ: Mapping[str, str], name: str) -> str | None:
+    value = environ.get(name, "").strip()
+    return value or None
+
+
+def parse_bool(name: str, raw: str | None, default: bool) -> bool:
+    """Parse a spec boolean: only ``true``/``false`` (any case); anything else warns."""
+    if raw is None:
+        return default
+    lowered = raw.strip().lower()
+    if lowered == "true":
+        return True
+    if lowered != "false":
+        _logger.warning("%s=%r is not a boolean (true/false); using %s", name, raw, str(default).lower())
+        return default
+    return False
+
+
+def parse_int(name: str, raw: str | None, default: int, minimum: int, maximum: int) -> int:
+    """Parse an integer within bounds, warning and falling back on anything else."""
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        value = minimum - 1
+    if not minimum <= value <= maximum:
+        _logger.warning("%s=%r is not an integer in [%d, %d]; using %d", name, raw, minimum, maximum, default)
+        return default
+    return value
+
+
+def parse_exporters(name: str, raw: str | None, allowed: tuple[str, ...], default: tuple[str, ...]) -> tuple[str, ...]:
+    """Parse a comma list of exporter names; unknown names warn and are ignored."""
+    if raw is None:
+        return default
+    chosen: list[str] = []
+    for item in (part.strip().lower() for part in raw.split(",")):
+        if not item:
+            continue
+        if item not in allowed:
+            _logger.warning("%s: unknown exporter %r ignored (allowed: %s)", name, item, ", ".join(allowed))
+        elif item not in chosen:
+            chosen.append(item)
+    if "none" in chosen:
+        return ()
+    return tuple(chosen)
+
+
+def parse_protocol(name: str, raw: str | None, default: str) -> str:
+    """Parse an OTLP protocol; ``http/json`` and unknown values warn and fall back."""
+    if raw is None:
+        return default
+    lowered = raw.strip().lower()
+    if lowered in OTLP_PROTOCOLS:
+        return lowered
+    _logger.warning("%s=%r is not supported (allowed: %s); using %s", name, raw, ", ".join(OTLP_PROTOCOLS), default)
+    return default
+
+
+def parse_capture(raw: str | None, default: bool) -> bool:
+    """Parse the GenAI content-capture switch, accepting the boolean and the semconv enum forms."""
+    if raw is None:
+        return default
+    mode = _CAPTURE_MODES.get(raw.strip().lower())
+    if mode is None:
+        _logger.warning(
+            "%s=%r is not one of true, false, NO_CONTENT, SPAN_ONLY, SPAN_AND_EVENT; content capture stays off",
+            OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT,
+            raw,
+        )
+        return False
+    return mode
+
+
+def parse_provider_hosts(raw: str | None) -> dict[str, str]:
+    """Parse ``host=provider`` pairs; malformed pairs warn and are skipped."""
+    hosts: dict[str, str] = {}
+    for pair in (raw or "").split(","):
+        if not pair.strip():
+            continue
+        host, sep, provider = pair.partition("=")
+        if not sep or not host.strip() or not provider.strip():
+            _logger.warning("%s: %r is not host=provider; skipped", OTEL_PYTHON_LLMPERF_PROVIDER_HOSTS, pair)
+            continue
+        hosts[host.strip().lower()] = provider.strip()
+    return hosts
+
+
+def _default_traces_exporter(environ: Mapping[str, str]) -> tuple[str, ...]:
+    # Unlike the SDK's own default (otlp), traces are exported only to an endpoint the user
+    # named: an instrumentation library must not dial localhost:4318 on its own.
+    configured = _env(environ, OTEL_EXPORTER_OTLP_ENDPOINT) or _env(environ, OTEL_EXPORTER_OTLP_TRACES_ENDPOINT)
+    return ("otlp",) if configured else ()
+
+
+def _default_metrics_exporter(environ: Mapping[str, str]) -> tuple[str, ...]:
+    configured = _env(environ, OTEL_EXPORTER_OTLP_ENDPOINT) or _env(environ, OTEL_EXPORTER_OTLP_METRICS_ENDPOINT)
+    return ("prometheus", "otlp") if configured else ("prometheus",)
+
+
+_KWARGS = frozenset(
+    {
+        "capture_content",
+        "content_max_length",
+        "stream_usage",
+        "provider_hosts",
+        "service_name",
+        "traces_exporter",
+        "metrics_exporter",
+        "otlp_protocol",
+        "otlp_endpoint",
+        "prometheus_host",
+        "prometheus_port",
+        "disabled_instrumentations",
+    }
+)
+
+
+def _as_text(value: Any) -> str:
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, Mapping):
+        return ",".join(f"{key}={item}" for key, item in value.items())
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return ",".join(str(item) for item in value)
+    return str(value)
+
+
+def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+    """Resolve settings from ``environ`` (default ``os.environ``) and keyword overrides."""
+    env = os.environ if environ is None else environ
+    unknown = set(overrides) - _KWARGS
+    if unknown:
+        raise TypeError(
+            f"unknown keyword argument(s) {', '.join(sorted(unknown))}; allowed: {', '.join(sorted(_KWARGS))}"
+        )
+    kw = {key: _as_text(value) for key, value in overrides.items() if value is not None}
+
+    def source(key: str, var: str) -> tuple[str, str | None]:
+        # Keyword arguments win; the name in a warning says which one was wrong.
+        return (key, kw[key]) if key in kw else (var, _env(env, var))
+
+    protocol = parse_protocol(*source("otlp_protocol", OTEL_EXPORTER_OTLP_PROTOCOL), "http/protobuf")
+    per_signal = "otlp_protocol" not in kw
+    endpoint_given = "otlp_endpoint" in kw
+    return Settings(
+        capture_content=parse_capture(
+            source("capture_content", OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT)[1], False
+        ),
+        content_max_length=parse_int(
+            *source("content_max_length", OTEL_PYTHON_LLMPERF_CONTENT_MAX_LENGTH),
+            DEFAULT_CONTENT_MAX_LENGTH,
+            256,
+            10**7,
+        ),
+        stream_usage=parse_bool(*source("stream_usage", OTEL_PYTHON_LLMPERF_STREAM_USAGE), False),
+        provider_hosts=parse_provider_hosts(source("provider_hosts", OTEL_PYTHON_LLMPERF_PROVIDER_HOSTS)[1]),
+        service_name=source("service_name", OTEL_SERVICE_NAME)[1],
+        traces_exporter=parse_exporters(
+            *source("traces_exporter", OTEL_TRACES_EXPORTER),
+            TRACES_EXPORTERS,
+            ("otlp",) if endpoint_given else _default_traces_exporter(env),
+        ),
+        metrics_exporter=parse_exporters(
+            *source("metrics_exporter", OTEL_METRICS_EXPORTER),
+            METRICS_EXPORTERS,
+            ("prometheus", "otlp") if endpoint_given else _default_metrics_exporter(env),
+        ),
+        traces_otlp_protocol=parse_protocol(*source("", OTEL_EXPORTER_OTLP_TRACES_PROTOCOL), protocol)
+        if per_signal
+        else protocol,
+        metrics_otlp_protocol=parse_protocol(*source("", OTEL_EXPORTER_OTLP_METRICS_PROTOCOL), protocol)
+        if per_signal
+        else protocol,
+        otlp_endpoint=kw.get("otlp_endpoint"),
+        prometheus_host=source("prometheus_host", OTEL_EXPORTER_PROMETHEUS_HOST)[1] or DEFAULT_PROMETHEUS_HOST,
+        prometheus_port=parse_int(
+            *source("prometheus_port", OTEL_EXPORTER_PROMETHEUS_PORT), DEFAULT_PROMETHEUS_PORT, 0, 65535
+        ),
+        disabled_instrumentations=frozenset(
+            item.strip()
+            for item in (source("disabled_instrumentations", OTEL_PYTHON_DISABLED_INSTRUMENTATIONS)[1] or "").split(",")
+            if item.strip()
+        ),
+        sdk_disabled=parse_bool(OTEL_SDK_DISABLED, _env(env, OTEL_SDK_DISABLED), False),
+    )

@@ -1,0 +1,3 @@
+"""Loopback fake LLM server and traffic generator for the demo and the tests."""
+
+from __future__ import annotations

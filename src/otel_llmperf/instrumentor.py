@@ -1,0 +1,139 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Instrumentors: apply a provider adapter's patch table, remember it, and undo exactly that.
+
+Each provider has one :class:`LLMPerfInstrumentor` subclass, registered as an
+``opentelemetry_instrumentor`` entry point (``llmperf_<provider>``), so
+``opentelemetry-instrument`` loads it with no code change. :func:`otel_llmperf.instrument`
+uses the same classes.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import logging
+from collections.abc import Collection
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from opentelemetry import metrics, trace
+from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
+from opentelemetry.semconv.schemas import Schemas
+from wrapt import wrap_function_wrapper
+
+from otel_llmperf import setup
+from otel_llmperf.config import Settings, load_settings
+from otel_llmperf.instruments import Instruments
+from otel_llmperf.invocation import Telemetry
+from otel_llmperf.providers import hosts
+from otel_llmperf.providers.base import PatchTarget, ProviderAdapter
+from otel_llmperf.providers.openai import ADAPTER as OPENAI_ADAPTER
+from otel_llmperf.version import __version__
+from otel_llmperf.wrappers import make_wrapper
+
+_logger = logging.getLogger("otel_llmperf")
+SCOPE = "otel_llmperf"
+# The GenAI streaming metrics (time to first chunk, per chunk) arrived in semconv 1.41.
+SCHEMA_URL = Schemas.V1_41_0.value
+
+
+@dataclass
+class _Patch:
+    owner: Any
+    name: str
+    original: Any
+    wrapper: Any
+
+
+def _apply(target: PatchTarget, wrapper: Any) -> _Patch:
+    module = importlib.import_module(target.module)
+    owner_path, _, name = target.attribute.rpartition(".")
+    owner = functools.reduce(getattr, owner_path.split("."), module)
+    if name not in vars(owner):
+        raise AttributeError(f"{owner_path} defines no {name} of its own")
+    original = vars(owner)[name]
+    wrap_function_wrapper(owner, name, wrapper)
+    return _Patch(owner, name, original, vars(owner)[name])
+
+
+def _restore(patch: _Patch) -> bool:
+    # Restore the very object we replaced, but only if nobody wrapped on top of us since;
+    # removing our layer from under theirs would silently drop theirs.
+    if vars(patch.owner).get(patch.name) is patch.wrapper:
+        setattr(patch.owner, patch.name, patch.original)
+        return True
+    return False
+
+
+class LLMPerfInstrumentor(BaseInstrumentor):  # type: ignore[misc]
+    """Base of the per-provider instrumentors; a subclass only names its adapter."""
+
+    adapter: ClassVar[ProviderAdapter]
+
+    def instrumentation_dependencies(self) -> Collection[str]:
+        """The SDK versions this instrumentor supports."""
+        return (self.adapter.requirement,)
+
+    def _instrument(self, **kwargs: Any) -> None:
+        # Raising ModuleNotFoundError is how opentelemetry-instrument learns to skip us.
+        sdk = importlib.import_module(self.adapter.package)
+        settings: Settings = kwargs.get("settings") or load_settings()
+        tracer_provider = kwargs.get("tracer_provider")
+        meter_provider = kwargs.get("meter_provider")
+        described = None
+        if tracer_provider is None or meter_provider is None:
+            # The zero-code path: without a distro nobody configured the SDK, so we do.
+            described = setup.ensure_global_providers(settings).describe()
+        hosts.set_extra_hosts(settings.provider_hosts)
+        telemetry = Telemetry(
+            trace.get_tracer(SCOPE, __version__, tracer_provider, schema_url=SCHEMA_URL),
+            Instruments(metrics.get_meter(SCOPE, __version__, meter_provider, schema_url=SCHEMA_URL)),
+            settings,
+            self.adapter,
+        )
+        self._telemetry = telemetry
+        self._patches: list[_Patch] = []
+        skipped = []
+        for target in self.adapter.patch_targets():
+            try:
+                self._patches.append(_apply(target, make_wrapper(telemetry, target)))
+            except (ImportError, AttributeError) as error:
+                skipped.append(f"{target.module}.{target.attribute} ({error})")
+        if skipped:
+            _logger.debug("%s: not in this SDK version, not instrumented: %s", self.adapter.name, "; ".join(skipped))
+        if not kwargs.get("quiet"):
+            _logger.info(
+                "otel-llmperf %s: instrumented %s %s (%d methods); %s; content capture %s; stream usage %s",
+                __version__,
+                self.adapter.package,
+                getattr(sdk, "__version__", "?"),
+                len(self._patches),
+                described or "using the given tracer and meter providers",
+                "on" if settings.capture_content else "off",
+                "on" if settings.stream_usage else "off",
+            )
+
+    def _uninstrument(self, **kwargs: Any) -> None:
+        for patch in reversed(getattr(self, "_patches", [])):
+            if not _restore(patch):
+                self._telemetry.enabled = False  # our layer stays, but passes calls straight through
+                _logger.warning(
+                    "%s.%s was wrapped again after otel-llmperf; leaving both wrappers in place, ours disabled",
+                    getattr(patch.owner, "__qualname__", patch.owner),
+                    patch.name,
+                )
+        self._patches = []
+
+    @property
+    def patched_count(self) -> int:
+        """How many SDK methods are currently wrapped."""
+        return len(getattr(self, "_patches", []))
+
+
+class OpenAIInstrumentor(LLMPerfInstrumentor):
+    """Instruments the ``openai`` SDK (and OpenAI-compatible servers reached through it)."""
+
+    adapter = OPENAI_ADAPTER
+
+
+INSTRUMENTORS: tuple[type[LLMPerfInstrumentor], ...] = (OpenAIInstrumentor,)

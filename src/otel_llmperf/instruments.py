@@ -1,0 +1,112 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Every metric otel-llmperf emits: name, unit, buckets and description, in one place.
+
+Dashboards, alert rules and users' queries depend on these names (the metric contract in
+the README); the Prometheus series names follow from them by the OpenTelemetry rules
+(dots to underscores, ``s`` → ``_seconds``, ``{token}`` dropped, counters get ``_total``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from opentelemetry.metrics import Histogram, Meter
+from opentelemetry.semconv._incubating.metrics.gen_ai_metrics import (
+    GEN_AI_CLIENT_OPERATION_DURATION,
+    GEN_AI_CLIENT_OPERATION_TIME_PER_OUTPUT_CHUNK,
+    GEN_AI_CLIENT_OPERATION_TIME_TO_FIRST_CHUNK,
+    GEN_AI_CLIENT_TOKEN_USAGE,
+)
+
+# Semconv advisory boundaries for GenAI client durations: 0.01 s doubling up to 81.92 s.
+DURATION_BUCKETS: tuple[float, ...] = tuple(round(0.01 * 2**k, 2) for k in range(14))
+# Semconv advisory boundaries for token counts: powers of 4 up to 4^13.
+TOKEN_BUCKETS: tuple[float, ...] = tuple(float(4**k) for k in range(14))
+# Per-token latency lives between ~5 ms and ~200 ms, where the doubling duration buckets are
+# too coarse; these are the semconv advisory boundaries of gen_ai.server.time_per_output_token.
+TIME_PER_TOKEN_BUCKETS: tuple[float, ...] = (
+    0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0, 2.5,
+)  # fmt: skip
+
+LLMPERF_CLIENT_TIME_PER_OUTPUT_TOKEN = "llmperf.client.time_per_output_token"
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    """One row of the metric contract."""
+
+    name: str
+    kind: str
+    unit: str
+    prometheus: str
+    buckets: tuple[float, ...]
+    description: str
+
+
+CONTRACT: tuple[MetricSpec, ...] = (
+    MetricSpec(
+        GEN_AI_CLIENT_OPERATION_DURATION,
+        "histogram",
+        "s",
+        "gen_ai_client_operation_duration_seconds",
+        DURATION_BUCKETS,
+        "Duration of GenAI client operations, from the call until the response or the end of the stream.",
+    ),
+    MetricSpec(
+        GEN_AI_CLIENT_TOKEN_USAGE,
+        "histogram",
+        "{token}",
+        "gen_ai_client_token_usage",
+        TOKEN_BUCKETS,
+        "Number of input and output tokens used, as reported by the provider.",
+    ),
+    MetricSpec(
+        GEN_AI_CLIENT_OPERATION_TIME_TO_FIRST_CHUNK,
+        "histogram",
+        "s",
+        "gen_ai_client_operation_time_to_first_chunk_seconds",
+        DURATION_BUCKETS,
+        "Time from the call until the first output chunk of a streaming response arrived.",
+    ),
+    MetricSpec(
+        GEN_AI_CLIENT_OPERATION_TIME_PER_OUTPUT_CHUNK,
+        "histogram",
+        "s",
+        "gen_ai_client_operation_time_per_output_chunk_seconds",
+        DURATION_BUCKETS,
+        "Time between consecutive output chunks of a streaming response, one value per chunk after the first.",
+    ),
+    MetricSpec(
+        LLMPERF_CLIENT_TIME_PER_OUTPUT_TOKEN,
+        "histogram",
+        "s",
+        "llmperf_client_time_per_output_token_seconds",
+        TIME_PER_TOKEN_BUCKETS,
+        "Mean time per output token after the first, in a stream whose output token count is known.",
+    ),
+)
+
+_BY_NAME = {spec.name: spec for spec in CONTRACT}
+
+
+def _histogram(meter: Meter, name: str) -> Histogram:
+    spec = _BY_NAME[name]
+    return meter.create_histogram(
+        name=spec.name,
+        unit=spec.unit,
+        description=spec.description,
+        explicit_bucket_boundaries_advisory=list(spec.buckets),
+    )
+
+
+class Instruments:
+    """The instruments of one meter, created once at instrument time."""
+
+    __slots__ = ("duration", "time_per_output_chunk", "time_per_output_token", "time_to_first_chunk", "token_usage")
+
+    def __init__(self, meter: Meter) -> None:
+        self.duration = _histogram(meter, GEN_AI_CLIENT_OPERATION_DURATION)
+        self.token_usage = _histogram(meter, GEN_AI_CLIENT_TOKEN_USAGE)
+        self.time_to_first_chunk = _histogram(meter, GEN_AI_CLIENT_OPERATION_TIME_TO_FIRST_CHUNK)
+        self.time_per_output_chunk = _histogram(meter, GEN_AI_CLIENT_OPERATION_TIME_PER_OUTPUT_CHUNK)
+        self.time_per_output_token = _histogram(meter, LLMPERF_CLIENT_TIME_PER_OUTPUT_TOKEN)

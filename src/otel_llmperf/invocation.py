@@ -1,0 +1,321 @@
+# SPDX-License-Identifier: Apache-2.0
+"""The per-call lifecycle: the only place spans are finished and metrics recorded.
+
+One :class:`Invocation` per instrumented SDK call. It starts a CLIENT span and a monotonic
+clock, takes stream chunks as they arrive (time to first chunk, gaps between chunks), and
+finishes exactly once: on a response, on the end of a stream, on an error, on an early close
+or when an abandoned stream is garbage-collected.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Mapping
+from time import perf_counter
+from typing import Any
+
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.instrumentation.utils import is_instrumentation_enabled
+from opentelemetry.semconv._incubating.attributes.gen_ai_attributes import (
+    GEN_AI_INPUT_MESSAGES,
+    GEN_AI_OPERATION_NAME,
+    GEN_AI_OUTPUT_MESSAGES,
+    GEN_AI_PROVIDER_NAME,
+    GEN_AI_REQUEST_MODEL,
+    GEN_AI_REQUEST_STREAM,
+    GEN_AI_RESPONSE_FINISH_REASONS,
+    GEN_AI_RESPONSE_ID,
+    GEN_AI_RESPONSE_MODEL,
+    GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK,
+    GEN_AI_TOKEN_TYPE,
+    GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS,
+    GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS,
+    GEN_AI_USAGE_INPUT_TOKENS,
+    GEN_AI_USAGE_OUTPUT_TOKENS,
+    GEN_AI_USAGE_REASONING_OUTPUT_TOKENS,
+    GenAiTokenTypeValues,
+)
+from opentelemetry.semconv.attributes.error_attributes import ERROR_TYPE
+from opentelemetry.semconv.attributes.server_attributes import SERVER_ADDRESS, SERVER_PORT
+from opentelemetry.trace import SpanKind, Status, StatusCode, Tracer
+
+from otel_llmperf import _errors
+from otel_llmperf.config import Settings
+from otel_llmperf.instruments import Instruments
+from otel_llmperf.privacy import bounded_json
+from otel_llmperf.providers.base import (
+    Api,
+    Attributes,
+    ChunkFolder,
+    ChunkKind,
+    ProviderAdapter,
+    ResponseInfo,
+    ResultKind,
+)
+
+# Documented outcomes of streams that did not run to their end.
+CANCELLED = "cancelled"  # closed (close(), with-exit, break + close) before the last chunk
+ABANDONED = "abandoned"  # garbage-collected while neither exhausted nor closed
+
+# Set in the context while an instrumented SDK call runs, so that an instrumented method
+# called from inside another one (an SDK helper, a second instrumentation layer of ours)
+# is recorded once, by the outermost call.
+_ACTIVE = otel_context.create_key("otel_llmperf.active")
+
+_INPUT = GenAiTokenTypeValues.INPUT.value
+_OUTPUT = GenAiTokenTypeValues.OUTPUT.value
+_USAGE_SPAN_ATTRIBUTES = (
+    ("input_tokens", GEN_AI_USAGE_INPUT_TOKENS),
+    ("output_tokens", GEN_AI_USAGE_OUTPUT_TOKENS),
+    ("cache_read_input_tokens", GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS),
+    ("cache_creation_input_tokens", GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS),
+    ("reasoning_output_tokens", GEN_AI_USAGE_REASONING_OUTPUT_TOKENS),
+)
+
+
+def error_type_of(error: BaseException) -> str:
+    """The ``error.type`` of an exception: its class name; task cancellation is ``cancelled``."""
+    if isinstance(error, asyncio.CancelledError):
+        return CANCELLED
+    return type(error).__qualname__
+
+
+class Telemetry:
+    """What every call of one provider needs, bound once at instrument time."""
+
+    __slots__ = ("adapter", "capture", "content_max_length", "enabled", "instruments", "stream_usage", "tracer")
+
+    def __init__(self, tracer: Tracer, instruments: Instruments, settings: Settings, adapter: ProviderAdapter) -> None:
+        self.tracer = tracer
+        self.instruments = instruments
+        self.adapter = adapter
+        self.capture = settings.capture_content
+        self.content_max_length = settings.content_max_length
+        self.stream_usage = settings.stream_usage
+        self.enabled = True
+
+    def begin(self, api: Api, instance: Any, kwargs: dict[str, Any]) -> Invocation | None:
+        """Start recording a call, or return ``None`` when it must not be (suppressed, nested, broken)."""
+        if not self.enabled or not is_instrumentation_enabled() or otel_context.get_value(_ACTIVE):
+            return None
+        try:
+            return Invocation(self, api, instance, kwargs)
+        except Exception as error:
+            _errors.report("starting a call", error)
+            return None
+
+
+class Invocation:
+    """One LLM call from start to its single end."""
+
+    __slots__ = (
+        "_first_chunk_at",
+        "_last_chunk_at",
+        "_lock",
+        "_telemetry",
+        "api",
+        "chunk_attributes",
+        "context",
+        "done",
+        "folder",
+        "hide_usage_chunk",
+        "kwargs",
+        "metric_attributes",
+        "recording",
+        "span",
+        "start",
+        "stream",
+    )
+
+    def __init__(self, telemetry: Telemetry, api: Api, instance: Any, kwargs: dict[str, Any]) -> None:
+        adapter = telemetry.adapter
+        request = adapter.request_info(api, instance, kwargs)
+        self._telemetry = telemetry
+        self.api = api
+        self.stream = request.stream
+        self.kwargs = kwargs
+        self.hide_usage_chunk = False
+        if request.stream and api.stream_usage_option and telemetry.stream_usage:
+            injected = adapter.with_stream_usage(kwargs)
+            if injected is not None:
+                self.kwargs = injected
+                self.hide_usage_chunk = True
+        attrs: Attributes = {GEN_AI_OPERATION_NAME: request.operation, GEN_AI_PROVIDER_NAME: request.provider}
+        if request.request_model:
+            attrs[GEN_AI_REQUEST_MODEL] = request.request_model
+        if request.server_address:
+            attrs[SERVER_ADDRESS] = request.server_address
+            if request.server_port is not None:
+                attrs[SERVER_PORT] = request.server_port
+        self.metric_attributes = attrs
+        self.chunk_attributes: Attributes | None = None
+        self.folder: ChunkFolder | None = None
+        self.done = False
+        self._lock = threading.Lock()
+        self._first_chunk_at: float | None = None
+        self._last_chunk_at = 0.0
+        name = f"{request.operation} {request.request_model}" if request.request_model else request.operation
+        self.span = telemetry.tracer.start_span(
+            name, kind=SpanKind.CLIENT, attributes={**attrs, GEN_AI_REQUEST_STREAM: request.stream}
+        )
+        self.context = otel_context.set_value(_ACTIVE, True, trace.set_span_in_context(self.span))
+        self.recording = self.span.is_recording()
+        if self.recording:
+            self._describe_request(self.kwargs)
+        self.start = perf_counter()
+
+    # --- request ---------------------------------------------------------------------------
+
+    def _describe_request(self, kwargs: Mapping[str, Any]) -> None:
+        try:
+            self.span.set_attributes(self.api.request_attributes(kwargs))
+            if self._telemetry.capture:
+                messages = self.api.input_messages(kwargs)
+                if messages:
+                    self.span.set_attribute(
+                        GEN_AI_INPUT_MESSAGES, bounded_json(messages, self._telemetry.content_max_length)
+                    )
+        except Exception as error:
+            _errors.report("reading request attributes", error)
+
+    # --- results ---------------------------------------------------------------------------
+
+    def result_kind(self, result: Any) -> ResultKind:
+        """What the SDK method returned, as the provider adapter classifies it."""
+        return self._telemetry.adapter.result_kind(result)
+
+    def response_info(self, response: Any) -> ResponseInfo:
+        """The facts of a parsed response, via the API's extractor."""
+        return self.api.response_info(response, self._telemetry.capture)
+
+    # --- streams ---------------------------------------------------------------------------
+
+    def start_stream(self) -> None:
+        """Prepare to take chunks; called once the SDK returned a stream."""
+        factory = self.api.new_folder
+        if factory is not None:
+            self.folder = factory(self._telemetry.capture)
+
+    def observe(self, chunk: Any) -> bool:
+        """Take one chunk; return True when it must be hidden from the caller."""
+        now = perf_counter()
+        folder = self.folder
+        if folder is None:
+            return False
+        try:
+            kind = folder.fold(chunk)
+            if kind is ChunkKind.OUTPUT:
+                self._output_chunk(now, folder)
+            return kind is ChunkKind.USAGE_ONLY and self.hide_usage_chunk
+        except Exception as error:
+            _errors.report("reading a stream chunk", error)
+            return False
+
+    def _output_chunk(self, now: float, folder: ChunkFolder) -> None:
+        instruments = self._telemetry.instruments
+        if self._first_chunk_at is None:
+            self._first_chunk_at = now
+            model = getattr(folder, "response_model", None)
+            attrs = self.metric_attributes
+            self.chunk_attributes = {**attrs, GEN_AI_RESPONSE_MODEL: model} if isinstance(model, str) else attrs
+            instruments.time_to_first_chunk.record(now - self.start, self.chunk_attributes, self.context)
+        else:
+            instruments.time_per_output_chunk.record(now - self._last_chunk_at, self.chunk_attributes, self.context)
+        self._last_chunk_at = now
+
+    # --- the single end ----------------------------------------------------------------------
+
+    def _claim(self) -> bool:
+        with self._lock:
+            if self.done:
+                return False
+            self.done = True
+            return True
+
+    def finish(self, info: ResponseInfo | None) -> None:
+        """End a call that produced a response (``info``) or nothing we could read (``None``)."""
+        if self._claim():
+            self._end(perf_counter(), info, info.error_type if info else None, None, "")
+
+    def fail(self, error: BaseException) -> None:
+        """End a call on an exception the SDK (or the caller's code in a stream block) raised."""
+        if self._claim():
+            info = self.folder.result() if self.folder is not None else None
+            self._end(perf_counter(), info, error_type_of(error), error, "")
+
+    def end_stream(self, error_type: str | None = None, description: str = "") -> None:
+        """End a stream: exhausted (no ``error_type``), closed early, or abandoned."""
+        if self._claim():
+            info = self.folder.result() if self.folder is not None else None
+            if error_type is None and info is not None:
+                error_type = info.error_type
+            self._end(perf_counter(), info, error_type, None, description)
+
+    def _end(
+        self, end: float, info: ResponseInfo | None, error_type: str | None, error: BaseException | None, why: str
+    ) -> None:
+        try:
+            self._record(end, info, error_type)
+            if self.recording:
+                self._describe_end(info, error_type, error, why)
+        except Exception as failure:
+            _errors.report("finishing a call", failure)
+        finally:
+            self.span.end()
+
+    def _record(self, end: float, info: ResponseInfo | None, error_type: str | None) -> None:
+        instruments = self._telemetry.instruments
+        attrs = self.metric_attributes
+        if info is not None and info.response_model:
+            attrs = {**attrs, GEN_AI_RESPONSE_MODEL: info.response_model}
+        instruments.duration.record(
+            max(end - self.start, 0.0), {**attrs, ERROR_TYPE: error_type} if error_type else attrs, self.context
+        )
+        usage = info.usage if info is not None else None
+        if usage is None:
+            return
+        if usage.input_tokens is not None:
+            instruments.token_usage.record(usage.input_tokens, {**attrs, GEN_AI_TOKEN_TYPE: _INPUT}, self.context)
+        if usage.output_tokens is not None:
+            instruments.token_usage.record(usage.output_tokens, {**attrs, GEN_AI_TOKEN_TYPE: _OUTPUT}, self.context)
+            first, last = self._first_chunk_at, self._last_chunk_at
+            if error_type is None and first is not None and usage.output_tokens > 1 and last > first:
+                instruments.time_per_output_token.record(
+                    (last - first) / (usage.output_tokens - 1), self.chunk_attributes or attrs, self.context
+                )
+
+    def _describe_end(
+        self, info: ResponseInfo | None, error_type: str | None, error: BaseException | None, why: str
+    ) -> None:
+        span = self.span
+        if self._first_chunk_at is not None:
+            span.set_attribute(GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK, self._first_chunk_at - self.start)
+        if info is not None:
+            self._describe_response(info)
+        if error is not None:
+            span.record_exception(error)
+        if error_type:
+            span.set_attribute(ERROR_TYPE, error_type)
+            span.set_status(Status(StatusCode.ERROR, why or error_type))
+
+    def _describe_response(self, info: ResponseInfo) -> None:
+        span = self.span
+        if info.response_model:
+            span.set_attribute(GEN_AI_RESPONSE_MODEL, info.response_model)
+        if info.response_id:
+            span.set_attribute(GEN_AI_RESPONSE_ID, info.response_id)
+        if info.finish_reasons:
+            span.set_attribute(GEN_AI_RESPONSE_FINISH_REASONS, info.finish_reasons)
+        if info.usage is not None:
+            for field_name, attribute in _USAGE_SPAN_ATTRIBUTES:
+                value = getattr(info.usage, field_name)
+                if value is not None:
+                    span.set_attribute(attribute, value)
+        if info.attributes:
+            span.set_attributes(info.attributes)
+        if info.output_messages and self._telemetry.capture:
+            span.set_attribute(
+                GEN_AI_OUTPUT_MESSAGES, bounded_json(info.output_messages, self._telemetry.content_max_length)
+            )

@@ -1,0 +1,90 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Small pure helpers shared by provider adapters: field access and value checks.
+
+SDK request arguments arrive as dicts, TypedDicts, pydantic models or the SDK's "not given"
+sentinels; responses as pydantic models or dicts. These helpers read all of them alike and
+never raise.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+OMITTED = object()
+
+# The SDKs' "argument not given" sentinels, recognised by name so no SDK import is needed.
+_SENTINEL_NAMES = frozenset({"Omit", "NotGiven", "NotGivenOr", "_NotGiven", "NOT_GIVEN"})
+
+
+def omitted(value: Any) -> bool:
+    """True for a missing argument or an SDK "not given" sentinel (``None`` is a real value)."""
+    return value is OMITTED or type(value).__name__ in _SENTINEL_NAMES
+
+
+def given(value: Any) -> Any:
+    """The value, or ``None`` when it is missing, ``None`` or an SDK sentinel."""
+    if value is None or omitted(value):
+        return None
+    return value
+
+
+def field(obj: Any, name: str) -> Any:
+    """``obj[name]`` for mappings, ``obj.name`` otherwise, ``None`` when absent."""
+    if obj is None:
+        return None
+    if isinstance(obj, Mapping):
+        return obj.get(name)
+    return getattr(obj, name, None)
+
+
+def number(value: Any) -> float | int | None:
+    """A real int or float (not a bool), else ``None``."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return value
+    return None
+
+
+def positive_int(value: Any, allow_zero: bool = False) -> int | None:
+    """A non-bool int that is > 0 (or >= 0), else ``None``."""
+    if isinstance(value, int) and not isinstance(value, bool) and (value > 0 or (allow_zero and value == 0)):
+        return value
+    return None
+
+
+_TEXT_TYPES = frozenset({"text", "input_text", "output_text"})
+_IMAGE_TYPES = frozenset({"image_url", "input_image", "image"})
+
+
+def _uri(value: Any) -> str | None:
+    url = field(value, "url") if not isinstance(value, str) else value
+    if not isinstance(url, str):
+        return None
+    # Inline data URIs are payload, not a reference: never copy them onto a span.
+    return "data:(inline content elided)" if url.startswith("data:") else url
+
+
+def text_parts(content: Any) -> list[dict[str, Any]]:
+    """Message content (a string or a list of typed parts) as semconv message parts."""
+    if content is None:
+        return []
+    if isinstance(content, str):
+        return [{"type": "text", "content": content}]
+    parts: list[dict[str, Any]] = []
+    if not isinstance(content, (list, tuple)):
+        return parts
+    for part in content:
+        if isinstance(part, str):
+            parts.append({"type": "text", "content": part})
+            continue
+        kind = field(part, "type")
+        if kind in _TEXT_TYPES:
+            parts.append({"type": "text", "content": field(part, "text")})
+        elif kind in _IMAGE_TYPES:
+            uri = _uri(field(part, "image_url") or field(part, "url") or field(part, "source"))
+            parts.append({"type": "uri", "modality": "image", "uri": uri})
+        elif kind == "refusal":
+            parts.append({"type": "text", "content": field(part, "refusal")})
+        else:
+            parts.append({"type": str(kind or "unknown")})
+    return parts

@@ -1,0 +1,132 @@
+# SPDX-License-Identifier: Apache-2.0
+"""The contract between the shared core and a provider adapter.
+
+A provider adapter is data plus pure functions: a patch table naming the SDK methods to
+wrap, and extractors that turn SDK requests, responses and stream chunks into the small
+records below. Adapters never touch spans or meters; :mod:`otel_llmperf.invocation` does.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from opentelemetry.util.types import AttributeValue
+
+Attributes = dict[str, AttributeValue]
+Messages = list[dict[str, Any]]
+
+
+class ResultKind(enum.Enum):
+    """What an SDK method handed back, which decides how the call is finished."""
+
+    PARSED = "parsed"  # a response object: the call is complete
+    STREAM = "stream"  # a sync iterator of chunks
+    ASYNC_STREAM = "async_stream"  # an async iterator of chunks
+    RAW_READ = "raw_read"  # a raw response whose body is already read (parse() is cheap and sync)
+    RAW_UNREAD = "raw_unread"  # a raw response still streaming its body (parse()/close() end the call)
+
+
+class ChunkKind(enum.IntEnum):
+    """How a stream chunk counts for timing."""
+
+    OTHER = 0  # bookkeeping (role-only headers are OUTPUT; lifecycle events are OTHER)
+    OUTPUT = 1  # carries output: counts for time to first chunk and time per output chunk
+    USAGE_ONLY = 2  # the extra usage chunk that stream_usage asked for; hidden when injected
+
+
+@dataclass(slots=True)
+class Usage:
+    """Token counts as the provider reported them; ``None`` means not reported."""
+
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    cache_read_input_tokens: int | None = None
+    cache_creation_input_tokens: int | None = None
+    reasoning_output_tokens: int | None = None
+
+
+@dataclass(slots=True)
+class ResponseInfo:
+    """What the core needs from a finished response or stream."""
+
+    response_model: str | None = None
+    response_id: str | None = None
+    finish_reasons: tuple[str, ...] = ()
+    usage: Usage | None = None
+    attributes: Attributes = field(default_factory=dict)
+    output_messages: Messages | None = None
+    error_type: str | None = None  # set when the provider reports a failure inside a 200 response
+
+
+@dataclass(slots=True)
+class RequestInfo:
+    """Cheap facts about a call, needed for every span and metric."""
+
+    operation: str
+    provider: str
+    request_model: str | None
+    server_address: str | None
+    server_port: int | None
+    stream: bool
+
+
+class ChunkFolder(Protocol):
+    """Folds the chunks of one stream into a :class:`ResponseInfo` without storing them."""
+
+    def fold(self, chunk: Any) -> ChunkKind:
+        """Take one chunk into account and say how it counts."""
+        ...
+
+    def result(self) -> ResponseInfo:
+        """What the stream has said so far."""
+        ...
+
+
+@dataclass(frozen=True)
+class Api:
+    """One API surface of a provider (chat, embeddings, ...) and its pure extractors."""
+
+    operation: str
+    request_attributes: Callable[[Mapping[str, Any]], Attributes]
+    input_messages: Callable[[Mapping[str, Any]], Messages | None]
+    response_info: Callable[[Any, bool], ResponseInfo]
+    new_folder: Callable[[bool], ChunkFolder] | None = None
+    stream_usage_option: bool = False  # accepts stream_options.include_usage
+
+
+@dataclass(frozen=True)
+class PatchTarget:
+    """One SDK method to wrap: ``module`` and ``Class.method`` as wrapt takes them."""
+
+    module: str
+    attribute: str
+    api: Api
+    is_async: bool = False
+    helper: bool = False  # returns a stream manager (context manager) rather than a response
+
+
+class ProviderAdapter(Protocol):
+    """Everything the core needs to know about one provider SDK."""
+
+    name: str  # entry-point name, e.g. ``llmperf_openai``
+    package: str  # the SDK's import name, e.g. ``openai``
+    requirement: str  # pip requirement of the SDK versions supported
+
+    def patch_targets(self) -> Sequence[PatchTarget]:
+        """The methods to wrap; importing the SDK is allowed here, not at module import."""
+        ...
+
+    def request_info(self, api: Api, instance: Any, kwargs: Mapping[str, Any]) -> RequestInfo:
+        """Operation, provider, model, server and streaming flag of one call."""
+        ...
+
+    def result_kind(self, result: Any) -> ResultKind:
+        """Classify what the SDK method returned."""
+        ...
+
+    def with_stream_usage(self, kwargs: dict[str, Any]) -> dict[str, Any] | None:
+        """Return kwargs that ask for a usage chunk, or ``None`` when the caller chose already."""
+        ...
