@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import datetime
 import enum
@@ -675,6 +676,24 @@ async def test_async_faults(aclient: openai.AsyncOpenAI) -> None:
         async for _chunk in stream:
             pass
     assert type(raised.value) is openai.APIError
+
+
+@pytest.mark.asyncio
+async def test_many_concurrent_streams_all_complete() -> None:
+    # A burst of new connections overflowed socketserver's default listen backlog of 5 (connection resets).
+    config = ServerConfig(default=Behaviour(ttft=0.05, token_delay=0.005, output_tokens=10))
+    with FakeLLMServer(config) as srv:
+        async with openai.AsyncOpenAI(base_url=srv.base_url, api_key="k", max_retries=0, timeout=20) as sdk:
+
+            async def one() -> int:
+                stream = await sdk.chat.completions.create(
+                    model="m", messages=MESSAGES, stream=True, stream_options={"include_usage": True}
+                )
+                return len([chunk async for chunk in stream])
+
+            counts = await asyncio.gather(*(one() for _ in range(100)))
+        assert counts == [1 + 10 + 1] * 100
+        assert srv.stats.snapshot()["requests"] == {"/v1/chat/completions": 100}
 
 
 # --------------------------------------------------------------------------------------------------------------

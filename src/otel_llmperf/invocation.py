@@ -79,7 +79,8 @@ def error_type_of(error: BaseException) -> str:
     """The ``error.type`` of an exception: its class name; task cancellation is ``cancelled``."""
     if isinstance(error, asyncio.CancelledError):
         return CANCELLED
-    return type(error).__qualname__
+    # Function-local classes would carry "f.<locals>." in their qualname; keep the class part.
+    return type(error).__qualname__.rpartition(">.")[2]
 
 
 class Telemetry:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -79,10 +80,10 @@ def _otlp_span_exporter(settings: Settings) -> SpanExporter | None:
         if protocol == "grpc":
             from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcSpan
 
-            return GrpcSpan(**kwargs)  # type: ignore[no-any-return]
+            return GrpcSpan(**kwargs)
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpSpan
 
-        return HttpSpan(**kwargs)  # type: ignore[no-any-return]
+        return HttpSpan(**kwargs)
     except ImportError:
         _logger.warning("OTLP/gRPC trace export needs `pip install 'otel-llmperf[grpc]'`; traces are not exported")
         return None
@@ -122,7 +123,7 @@ def _prometheus_reader(settings: Settings, setup: ProviderSetup, registry: Any) 
         return None
     setup._servers.append(server)
     setup.prometheus_port = server.server_port
-    return PrometheusMetricReader(registry=registry)  # type: ignore[no-any-return]
+    return PrometheusMetricReader(registry=registry)
 
 
 def build_tracer_provider(settings: Settings) -> tuple[TracerProvider | None, str]:
@@ -142,9 +143,12 @@ def build_tracer_provider(settings: Settings) -> tuple[TracerProvider | None, st
 
 
 def build_meter_provider(
-    settings: Settings, setup: ProviderSetup, prometheus_registry: Any = None
+    settings: Settings,
+    setup: ProviderSetup,
+    prometheus_registry: Any = None,
+    extra_readers: Sequence[MetricReader] = (),
 ) -> tuple[MeterProvider | None, str]:
-    """A meter provider with the configured readers, or ``None`` when no reader could start."""
+    """A meter provider with the configured readers (plus ``extra_readers``), or ``None`` with none at all."""
     readers: list[tuple[str, MetricReader]] = []
     for name in settings.metrics_exporter:
         if name == "prometheus":
@@ -158,17 +162,22 @@ def build_meter_provider(
             label = name
         if reader is not None:
             readers.append((label, reader))
-    if not readers:
+    if not readers and not extra_readers:
         return None, "off"
-    provider = MeterProvider(metric_readers=[reader for _, reader in readers], resource=_resource(settings))
-    return provider, ", ".join(label for label, _ in readers)
+    all_readers = [reader for _, reader in readers] + list(extra_readers)
+    provider = MeterProvider(metric_readers=all_readers, resource=_resource(settings))
+    return provider, ", ".join(label for label, _ in readers) or "off"
 
 
-def build_providers(settings: Settings, prometheus_registry: Any = None) -> ProviderSetup:
+def build_providers(
+    settings: Settings, prometheus_registry: Any = None, extra_metric_readers: Sequence[MetricReader] = ()
+) -> ProviderSetup:
     """Build (without installing globally) the providers ``settings`` ask for."""
     setup = ProviderSetup()
     setup.tracer_provider, setup.traces = build_tracer_provider(settings)
-    setup.meter_provider, setup.metrics = build_meter_provider(settings, setup, prometheus_registry)
+    setup.meter_provider, setup.metrics = build_meter_provider(
+        settings, setup, prometheus_registry, extra_metric_readers
+    )
     setup._owned.extend(p for p in (setup.tracer_provider, setup.meter_provider) if p is not None)
     return setup
 

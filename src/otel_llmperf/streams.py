@@ -40,7 +40,7 @@ _EARLY_CLOSE = "stream closed before its last chunk"
 _GARBAGE = "stream garbage-collected before it was consumed or closed"
 
 
-class _StreamProxy(BaseObjectProxy):  # type: ignore[misc]
+class _StreamProxy(BaseObjectProxy[Any]):
     """State and endings shared by the sync and async stream proxies."""
 
     def __init__(self, wrapped: Any, invocation: Invocation) -> None:
@@ -157,7 +157,7 @@ class AsyncStreamProxy(_StreamProxy):
             self._self_end_on_exit(error)
 
 
-class RawResponseProxy(BaseObjectProxy):  # type: ignore[misc]
+class RawResponseProxy(BaseObjectProxy[Any]):
     """A raw SDK response (``with_raw_response`` / ``with_streaming_response``)."""
 
     def __init__(self, wrapped: Any, invocation: Invocation) -> None:
@@ -212,12 +212,21 @@ class RawResponseProxy(BaseObjectProxy):  # type: ignore[misc]
             invocation.finish(None)
 
 
-class StreamManagerProxy(BaseObjectProxy):  # type: ignore[misc]
+class _StreamManagerProxy(BaseObjectProxy[Any]):
     """An SDK stream manager; its exit also ends the streams opened on entry."""
 
     def __init__(self, wrapped: Any) -> None:
         super().__init__(wrapped)
         self._self_streams: list[_StreamProxy] = []
+
+    def _self_close_streams(self, error: BaseException | None) -> None:
+        for stream in self._self_streams:
+            stream._self_end_on_exit(error)
+        self._self_streams.clear()
+
+
+class StreamManagerProxy(_StreamManagerProxy):
+    """``with client.chat.completions.stream(...) as stream:``"""
 
     def __enter__(self) -> Any:
         token = _OPENED_STREAMS.set(self._self_streams)
@@ -234,6 +243,10 @@ class StreamManagerProxy(BaseObjectProxy):  # type: ignore[misc]
         finally:
             self._self_close_streams(error)
 
+
+class AsyncStreamManagerProxy(_StreamManagerProxy):
+    """``async with client.chat.completions.stream(...) as stream:``"""
+
     async def __aenter__(self) -> Any:
         token = _OPENED_STREAMS.set(self._self_streams)
         try:
@@ -248,11 +261,6 @@ class StreamManagerProxy(BaseObjectProxy):  # type: ignore[misc]
             return await self.__wrapped__.__aexit__(exc_type, error, traceback)
         finally:
             self._self_close_streams(error)
-
-    def _self_close_streams(self, error: BaseException | None) -> None:
-        for stream in self._self_streams:
-            stream._self_end_on_exit(error)
-        self._self_streams.clear()
 
 
 def route_result(invocation: Invocation, result: Any, raw_allowed: bool = True) -> Any:

@@ -15,7 +15,7 @@ from opentelemetry import context as otel_context
 
 from otel_llmperf.invocation import Telemetry
 from otel_llmperf.providers.base import PatchTarget
-from otel_llmperf.streams import StreamManagerProxy, route_result
+from otel_llmperf.streams import AsyncStreamManagerProxy, StreamManagerProxy, route_result
 
 Wrapper = Callable[[Callable[..., Any], Any, tuple[Any, ...], dict[str, Any]], Any]
 
@@ -23,7 +23,7 @@ Wrapper = Callable[[Callable[..., Any], Any, tuple[Any, ...], dict[str, Any]], A
 def make_wrapper(telemetry: Telemetry, target: PatchTarget) -> Wrapper:
     """The wrapt wrapper for one patch target, with its configuration bound now."""
     if target.helper:
-        return _manager_shell(telemetry)
+        return _manager_shell(AsyncStreamManagerProxy if target.is_async else StreamManagerProxy)
     if target.is_async:
         return _async_shell(telemetry, target)
     return _sync_shell(telemetry, target)
@@ -52,9 +52,7 @@ def _sync_shell(telemetry: Telemetry, target: PatchTarget) -> Wrapper:
 def _async_shell(telemetry: Telemetry, target: PatchTarget) -> Wrapper:
     api = target.api
 
-    async def traced(
-        wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
-    ) -> Any:
+    async def traced(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         call = telemetry.begin(api, instance, kwargs)
         if call is None:
             return await wrapped(*args, **kwargs)
@@ -71,10 +69,10 @@ def _async_shell(telemetry: Telemetry, target: PatchTarget) -> Wrapper:
     return traced
 
 
-def _manager_shell(telemetry: Telemetry) -> Wrapper:
+def _manager_shell(proxy: type[StreamManagerProxy] | type[AsyncStreamManagerProxy]) -> Wrapper:
     # Stream helpers make their SDK call when entered; that call is the one recorded. The
     # manager proxy only makes sure leaving the ``with`` block ends the stream it opened.
     def traced(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        return StreamManagerProxy(wrapped(*args, **kwargs))
+        return proxy(wrapped(*args, **kwargs))
 
     return traced

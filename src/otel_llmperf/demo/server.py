@@ -37,7 +37,16 @@ Per-request override headers (case-insensitive; a bad value gets a 400 naming th
   ends the body; on a non-streaming request it acts as ``500``.
 * ``x-fake-error-after`` -- SSE events sent before a ``disconnect``/``stream-error``, 0..1000000
 
-Every response carries ``x-request-id`` and ``openai-processing-ms``.
+Every response carries ``x-request-id`` and ``openai-processing-ms``.  ``GET /_fake/stats`` returns
+``total_requests``, ``requests`` (per path), ``statuses``, ``faults``, ``last_body`` and ``last_headers`` (per
+path, ``authorization`` redacted), ``connections_total`` and ``connections_open``.
+
+Python API (for the demo, in-process)::
+
+    config = ServerConfig(default=Behaviour(ttft=0.2, token_delay=0.01),
+                          per_model={"gpt-4o-mini": Behaviour(response_model="gpt-4o-mini-2024-07-18")})
+    with FakeLLMServer(config) as server:      # or server = FakeLLMServer(config).start(); server.stop()
+        client = openai.OpenAI(base_url=server.base_url, api_key="fake")
 
 Configuration file (``--config``), all keys optional; each ``models`` entry is merged over ``default``, and
 command-line flags override ``default``::
@@ -85,7 +94,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from otel_llmperf.demo import wire
-from otel_llmperf.demo.wire import Frame, Generation, InvalidRequest, JsonObject, Usage
+from otel_llmperf.demo.wire import InvalidRequest, JsonObject
 
 __all__ = ["Behaviour", "FakeLLMServer", "FakeStats", "ServerConfig", "main"]
 
@@ -93,8 +102,6 @@ LOOPBACK = "127.0.0.1"
 FAULTS = ("429", "500", "disconnect", "stream-error")
 DEFAULT_LISTED_MODELS = ("gpt-4o-mini", "gpt-4o", "gpt-3.5-turbo-instruct", "text-embedding-3-small")
 MAX_BODY_BYTES = 32 * 1024 * 1024
-MAX_CHOICES = 128
-MAX_DIMENSIONS = 4096
 # A hard ceiling on one request's lifetime, whatever the configured delays add up to.
 MAX_REQUEST_SECONDS = 600.0
 # Idle keep-alive connections are dropped after this long so their handler threads end.
@@ -129,13 +136,15 @@ HEADER_FIELDS: dict[str, str] = {
 }
 
 
-def check_field(name: str, value: Any) -> float | int:
+def check_field(name: str, value: object) -> float | int:
     """Validate one numeric Behaviour field against LIMITS; raises ValueError naming the field."""
     low, high = LIMITS[name]
-    if name in _INT_FIELDS:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ValueError(f"{name} must be an integer, got {value!r}")
-    elif isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+    # bool is an int subclass, but `"output_tokens": true` in a config file is a mistake, not 1.
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"{name} must be a number, got {value!r}")
+    if name in _INT_FIELDS and not isinstance(value, int):
+        raise ValueError(f"{name} must be an integer, got {value!r}")
+    if not math.isfinite(value):
         raise ValueError(f"{name} must be a finite number, got {value!r}")
     if not low <= value <= high:
         raise ValueError(f"{name} must be between {low:g} and {high:g}, got {value!r}")
@@ -146,17 +155,25 @@ def check_field(name: str, value: Any) -> float | int:
 class Behaviour:
     """How the fake model answers: latency, output size, usage details and fault probabilities."""
 
+    # Seconds before the response starts (headers and first chunk, or the whole non-streaming body).
     ttft: float = 0.0
+    # Seconds between streamed tokens (a non-streaming body also waits for the tokens it holds).
     token_delay: float = 0.0
+    # Every delay is scaled by a uniform factor in [1 - jitter, 1 + jitter].
     jitter: float = 0.0
+    # Visible output tokens per choice; one streamed chunk each.
     output_tokens: int = 8
     cached_tokens: int = 0
+    # Hidden tokens added to the completion/output token count, as reasoning models report them.
     reasoning_tokens: int = 0
     error_rate_429: float = 0.0
     error_rate_500: float = 0.0
+    # Probabilities applied to streaming requests only.
     disconnect_rate: float = 0.0
-    disconnect_after: int = 2
     stream_error_rate: float = 0.0
+    # SSE events sent before an injected disconnect or stream error.
+    disconnect_after: int = 2
+    # The model reported in responses (e.g. a dated snapshot); None echoes the request's model.
     response_model: str | None = None
 
     def __post_init__(self) -> None:
@@ -164,6 +181,10 @@ class Behaviour:
             check_field(name, getattr(self, name))
         if self.response_model is not None and (not isinstance(self.response_model, str) or not self.response_model):
             raise ValueError(f"response_model must be a non-empty string or null, got {self.response_model!r}")
+
+    def output_spec(self) -> wire.OutputSpec:
+        """The part of the behaviour that shapes response bodies (timing and faults stay in the server)."""
+        return wire.OutputSpec(self.output_tokens, self.cached_tokens, self.reasoning_tokens, self.response_model)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], base: Behaviour | None = None) -> Behaviour:
@@ -292,7 +313,8 @@ class FakeStats:
     def snapshot(self) -> JsonObject:
         """A JSON-serialisable copy of the counters (what ``GET /_fake/stats`` returns)."""
         with self._lock:
-            return json.loads(
+            # A deep copy through JSON: callers may keep or mutate it while requests keep arriving.
+            snapshot: JsonObject = json.loads(
                 json.dumps(
                     {
                         "total_requests": sum(self._requests.values()),
@@ -306,12 +328,15 @@ class FakeStats:
                     }
                 )
             )
+        return snapshot
 
 
 class _FakeHTTPServer(ThreadingHTTPServer):
     daemon_threads = True
     # Do not join handler threads on close: a keep-alive connection could hold one for a minute.
     block_on_close = False
+    # socketserver's default backlog of 5 resets connections when a load generator opens many at once.
+    request_queue_size = 1024
 
     def __init__(self, port: int, config: ServerConfig, verbose: bool) -> None:
         self.config = config
@@ -353,17 +378,6 @@ class _HTTPError(Exception):
         self.param = param
 
 
-@dataclass
-class _Reply:
-    """What an endpoint produced, before faults and timing are applied."""
-
-    body: JsonObject | None = None
-    frames: list[Frame] | None = None
-    done: bool = True
-    error_frame: Callable[[int], bytes] | None = None
-    tokens: int = 1
-
-
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "otel-llmperf-fake/1"
@@ -397,6 +411,9 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         self._dispatch()
 
+    # Other methods get the same JSON 404 as the real API instead of the stdlib's HTML 501.
+    do_PUT = do_PATCH = do_DELETE = do_POST
+
     # -- request plumbing -------------------------------------------------------------------------------------
 
     def _dispatch(self) -> None:
@@ -418,17 +435,19 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _route(self, path: str) -> None:
         method = self.command
-        raw = self._read_body() if method == "POST" else b""
+        # Read the body first whatever the route: unread bytes would corrupt the next keep-alive request.
+        raw = self._read_body()
         if (method, path) == ("GET", "/healthz"):
             self._send_bytes(200, b"ok", "text/plain; charset=utf-8")
-            return
-        if (method, path) == ("GET", "/_fake/stats"):
+        elif (method, path) == ("GET", "/_fake/stats"):
             self._send_json(200, self.server.stats.snapshot(), record=False)
-            return
-        if (method, path) == ("POST", "/_fake/reset"):
+        elif (method, path) == ("POST", "/_fake/reset"):
             self.server.stats.reset()
             self._send_json(200, {"ok": True}, record=False)
-            return
+        else:
+            self._api_request(method, path, raw)
+
+    def _api_request(self, method: str, path: str, raw: bytes) -> None:
         body: JsonObject | None = None
         parse_error: _HTTPError | None = None
         try:
@@ -440,7 +459,8 @@ class _Handler(BaseHTTPRequestHandler):
         if (method, path) == ("GET", "/v1/models"):
             self._send_json(200, wire.models_body(self.server.config.all_models(), int(time.time())))
             return
-        endpoint = _ENDPOINTS.get(path) if method == "POST" else None
+        endpoint = wire.ENDPOINTS.get(path) if method == "POST" else None
+        # An unknown URL wins over a bad body, as with the real API.
         if endpoint is None:
             raise _HTTPError(404, f"Invalid URL ({method} {path})", "unknown_url")
         if parse_error is not None:
@@ -454,8 +474,9 @@ class _Handler(BaseHTTPRequestHandler):
         stream = body.get("stream", False)
         if not isinstance(stream, bool):
             raise _HTTPError(400, "'stream' must be a boolean", "invalid_type", "stream")
+        stamp = wire.Stamp(uuid.uuid4().hex, int(time.time()))
         try:
-            reply = endpoint(self, body, behaviour, stream)
+            reply = endpoint(body, behaviour.output_spec(), stream, stamp)
         except InvalidRequest as exc:
             raise _HTTPError(400, str(exc), "invalid_value", exc.param) from None
         self._deliver(reply, behaviour, self._pick_fault(behaviour, forced, reply.frames is not None))
@@ -524,7 +545,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     # -- delivery ---------------------------------------------------------------------------------------------
 
-    def _deliver(self, reply: _Reply, behaviour: Behaviour, fault: str | None) -> None:
+    def _deliver(self, reply: wire.Reply, behaviour: Behaviour, fault: str | None) -> None:
         stats, rng = self.server.stats, self.server.rng
         if fault is not None:
             stats.record_fault(fault)
@@ -547,7 +568,7 @@ class _Handler(BaseHTTPRequestHandler):
             return
         self._stream(reply, behaviour, fault)
 
-    def _stream(self, reply: _Reply, behaviour: Behaviour, fault: str | None) -> None:
+    def _stream(self, reply: wire.Reply, behaviour: Behaviour, fault: str | None) -> None:
         assert reply.frames is not None
         frames = reply.frames
         cut = min(behaviour.disconnect_after, len(frames)) if fault in ("disconnect", "stream-error") else len(frames)
@@ -625,103 +646,6 @@ class _Handler(BaseHTTPRequestHandler):
         headers: Mapping[str, str] | None = None,
     ) -> None:
         self._send_json(status, wire.error_body(message, error_type, code, param), headers)
-
-    # -- endpoints --------------------------------------------------------------------------------------------
-
-    def _chat(self, body: JsonObject, behaviour: Behaviour, stream: bool) -> _Reply:
-        gen = _generate(
-            body, behaviour, "chatcmpl-", wire.chat_input_tokens(body.get("messages")), body.get("response_format")
-        )
-        if not stream:
-            return _Reply(body=wire.chat_completion_body(gen), tokens=len(gen.pieces))
-        frames = wire.chat_stream_frames(gen, _include_usage(body))
-        return _Reply(frames=frames, error_frame=lambda _seq: wire.stream_error_frame(_STREAM_ERROR_MESSAGE))
-
-    def _completions(self, body: JsonObject, behaviour: Behaviour, stream: bool) -> _Reply:
-        gen = _generate(body, behaviour, "cmpl-", wire.prompt_tokens(body.get("prompt")), None)
-        if not stream:
-            return _Reply(body=wire.completion_body(gen), tokens=len(gen.pieces))
-        frames = wire.completion_stream_frames(gen, _include_usage(body))
-        return _Reply(frames=frames, error_frame=lambda _seq: wire.stream_error_frame(_STREAM_ERROR_MESSAGE))
-
-    def _responses(self, body: JsonObject, behaviour: Behaviour, stream: bool) -> _Reply:
-        text = body.get("text")
-        text_format = text.get("format") if isinstance(text, dict) else None
-        input_tokens = wire.responses_input_tokens(body.get("input"), body.get("instructions"))
-        gen = _generate(body, behaviour, "resp_", input_tokens, text_format, honour_max_tokens=False)
-        message_id = f"msg_{uuid.uuid4().hex}"
-        if not stream:
-            return _Reply(body=wire.response_body(gen, body, message_id, completed_at=int(time.time())), tokens=1)
-        frames = wire.responses_stream_frames(gen, body, message_id, int(time.time()))
-        return _Reply(
-            frames=frames, done=False, error_frame=lambda seq: wire.responses_error_frame(_STREAM_ERROR_MESSAGE, seq)
-        )
-
-    def _embeddings(self, body: JsonObject, behaviour: Behaviour, stream: bool) -> _Reply:
-        if stream:
-            raise InvalidRequest("embeddings cannot be streamed", "stream")
-        inputs = wire.embedding_inputs(body.get("input"))
-        dimensions = body.get("dimensions", 8)
-        if isinstance(dimensions, bool) or not isinstance(dimensions, int) or not 1 <= dimensions <= MAX_DIMENSIONS:
-            raise InvalidRequest(f"'dimensions' must be an integer between 1 and {MAX_DIMENSIONS}", "dimensions")
-        encoding = body.get("encoding_format", "float")
-        if encoding not in ("float", "base64"):
-            raise InvalidRequest("'encoding_format' must be 'float' or 'base64'", "encoding_format")
-        model = behaviour.response_model or body["model"]
-        return _Reply(body=wire.embeddings_body(inputs, model, dimensions, encoding), tokens=1)
-
-
-_STREAM_ERROR_MESSAGE = "The server had an error while streaming the response (injected by the fake server)."
-
-_ENDPOINTS: dict[str, Callable[[_Handler, JsonObject, Behaviour, bool], _Reply]] = {
-    "/v1/chat/completions": _Handler._chat,
-    "/v1/completions": _Handler._completions,
-    "/v1/responses": _Handler._responses,
-    "/v1/embeddings": _Handler._embeddings,
-}
-
-
-def _include_usage(body: JsonObject) -> bool:
-    options = body.get("stream_options")
-    return isinstance(options, dict) and options.get("include_usage") is True
-
-
-def _generate(
-    body: JsonObject,
-    behaviour: Behaviour,
-    id_prefix: str,
-    input_tokens: int,
-    response_format: Any,
-    honour_max_tokens: bool = True,
-) -> Generation:
-    """Decide the output pieces and the usage of one text-generating request."""
-    choices = body.get("n", 1)
-    if choices is None:
-        choices = 1
-    if isinstance(choices, bool) or not isinstance(choices, int) or not 1 <= choices <= MAX_CHOICES:
-        raise InvalidRequest(f"'n' must be an integer between 1 and {MAX_CHOICES}", "n")
-    count = behaviour.output_tokens
-    finish_reason = "stop"
-    if honour_max_tokens:
-        for name in ("max_completion_tokens", "max_tokens"):
-            limit = body.get(name)
-            if limit is None:
-                continue
-            if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
-                raise InvalidRequest(f"'{name}' must be a positive integer", name)
-            if limit < count:
-                count, finish_reason = limit, "length"
-    structured = wire.structured_text(response_format, count)
-    pieces = wire.plain_pieces(count) if structured is None else wire.split_pieces(structured, count)
-    usage = Usage(
-        input_tokens=input_tokens,
-        output_tokens=choices * (count + behaviour.reasoning_tokens),
-        cached_tokens=min(behaviour.cached_tokens, input_tokens),
-        reasoning_tokens=choices * behaviour.reasoning_tokens,
-    )
-    model = behaviour.response_model or body["model"]
-    response_id = f"{id_prefix}{uuid.uuid4().hex}"
-    return Generation(response_id, model, int(time.time()), pieces, usage, choices, finish_reason)
 
 
 class FakeLLMServer:

@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: Apache-2.0
-"""Pure builders for the fake server's OpenAI-compatible JSON bodies and SSE frames (no I/O, no clocks)."""
+"""Pure builders for the fake server's OpenAI-compatible JSON bodies and SSE frames (no I/O; ids and clock injected)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import base64
 import hashlib
 import json
 import struct
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,6 +19,10 @@ SERVICE_TIER = "default"
 # has to be deterministic, but a non-zero overhead keeps estimates in a plausible range.
 PER_MESSAGE_TOKENS = 3
 MAX_EMBEDDING_INPUTS = 2048
+MAX_CHOICES = 128
+MAX_DIMENSIONS = 4096
+DEFAULT_DIMENSIONS = 8
+STREAM_ERROR_MESSAGE = "The server had an error while streaming the response (injected by the fake server)."
 # JSON schemas can be recursive ($ref cycles); the example builder stops descending here.
 MAX_SCHEMA_DEPTH = 12
 
@@ -99,6 +103,38 @@ class Generation:
     def text(self) -> str:
         """The full text of one choice."""
         return "".join(self.pieces)
+
+
+@dataclass(frozen=True)
+class OutputSpec:
+    """What the configured behaviour asks the output to look like (timing and faults are not the builders' job)."""
+
+    output_tokens: int
+    cached_tokens: int = 0
+    reasoning_tokens: int = 0
+    response_model: str | None = None
+
+
+@dataclass(frozen=True)
+class Stamp:
+    """The unique id suffix and the Unix time a reply is built with, injected so that builders stay pure."""
+
+    token: str
+    now: int
+
+
+@dataclass
+class Reply:
+    """An endpoint's answer before faults and timing: a JSON `body`, or SSE `frames` for a stream."""
+
+    body: JsonObject | None = None
+    frames: list[Frame] | None = None
+    # Chat and legacy completion streams end with `data: [DONE]`; Responses streams do not.
+    done: bool = True
+    # Builds the mid-stream error event given its position (the Responses API numbers its events).
+    error_frame: Callable[[int], bytes] | None = None
+    # Output tokens per choice: a non-streaming reply waits as long as streaming them would take.
+    tokens: int = 1
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -220,6 +256,51 @@ def embedding_inputs(input_value: Any) -> list[tuple[str, int]]:
 
 # ---------------------------------------------------------------------------------------------------------------
 # Output text
+
+
+def include_usage(body: Mapping[str, Any]) -> bool:
+    """Whether a streaming request asked for the final usage chunk."""
+    options = body.get("stream_options")
+    return isinstance(options, dict) and options.get("include_usage") is True
+
+
+def generate(
+    body: Mapping[str, Any],
+    spec: OutputSpec,
+    stamp: Stamp,
+    id_prefix: str,
+    input_tokens: int,
+    response_format: Any,
+    honour_max_tokens: bool = True,
+) -> Generation:
+    """Decide the output pieces and the usage of one text-generating request."""
+    choices = body.get("n", 1)
+    if choices is None:
+        choices = 1
+    if isinstance(choices, bool) or not isinstance(choices, int) or not 1 <= choices <= MAX_CHOICES:
+        raise InvalidRequest(f"'n' must be an integer between 1 and {MAX_CHOICES}", "n")
+    count = spec.output_tokens
+    finish_reason = "stop"
+    if honour_max_tokens:
+        for name in ("max_completion_tokens", "max_tokens"):
+            limit = body.get(name)
+            if limit is None:
+                continue
+            if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+                raise InvalidRequest(f"'{name}' must be a positive integer", name)
+            if limit < count:
+                count, finish_reason = limit, "length"
+    structured = structured_text(response_format, count)
+    pieces = plain_pieces(count) if structured is None else split_pieces(structured, count)
+    usage = Usage(
+        input_tokens=input_tokens,
+        output_tokens=choices * (count + spec.reasoning_tokens),
+        # The real API never reports more cached than prompt tokens; instrumentation may rely on that.
+        cached_tokens=min(spec.cached_tokens, input_tokens),
+        reasoning_tokens=choices * spec.reasoning_tokens,
+    )
+    model = spec.response_model or body["model"]
+    return Generation(f"{id_prefix}{stamp.token}", model, stamp.now, pieces, usage, choices, finish_reason)
 
 
 def plain_pieces(count: int) -> tuple[str, ...]:
@@ -582,3 +663,66 @@ def models_body(models: Sequence[str], created: int) -> JsonObject:
             {"id": name, "object": "model", "created": created, "owned_by": "otel-llmperf-fake"} for name in models
         ],
     }
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Endpoints: request body -> Reply
+
+
+def chat_reply(body: JsonObject, spec: OutputSpec, stream: bool, stamp: Stamp) -> Reply:
+    """``POST /v1/chat/completions``."""
+    input_tokens = chat_input_tokens(body.get("messages"))
+    gen = generate(body, spec, stamp, "chatcmpl-", input_tokens, body.get("response_format"))
+    if not stream:
+        return Reply(body=chat_completion_body(gen), tokens=len(gen.pieces))
+    frames = chat_stream_frames(gen, include_usage(body))
+    return Reply(frames=frames, error_frame=lambda _position: stream_error_frame(STREAM_ERROR_MESSAGE))
+
+
+def completions_reply(body: JsonObject, spec: OutputSpec, stream: bool, stamp: Stamp) -> Reply:
+    """``POST /v1/completions``."""
+    gen = generate(body, spec, stamp, "cmpl-", prompt_tokens(body.get("prompt")), None)
+    if not stream:
+        return Reply(body=completion_body(gen), tokens=len(gen.pieces))
+    frames = completion_stream_frames(gen, include_usage(body))
+    return Reply(frames=frames, error_frame=lambda _position: stream_error_frame(STREAM_ERROR_MESSAGE))
+
+
+def responses_reply(body: JsonObject, spec: OutputSpec, stream: bool, stamp: Stamp) -> Reply:
+    """``POST /v1/responses``."""
+    text = body.get("text")
+    text_format = text.get("format") if isinstance(text, dict) else None
+    input_tokens = responses_input_tokens(body.get("input"), body.get("instructions"))
+    # max_output_tokens would need an `incomplete` response; it is echoed but not applied.
+    gen = generate(body, spec, stamp, "resp_", input_tokens, text_format, honour_max_tokens=False)
+    message_id = f"msg_{stamp.token}"
+    if not stream:
+        return Reply(body=response_body(gen, body, message_id, completed_at=stamp.now), tokens=len(gen.pieces))
+    return Reply(
+        frames=responses_stream_frames(gen, body, message_id, stamp.now),
+        done=False,
+        error_frame=lambda position: responses_error_frame(STREAM_ERROR_MESSAGE, position),
+    )
+
+
+def embeddings_reply(body: JsonObject, spec: OutputSpec, stream: bool, stamp: Stamp) -> Reply:
+    """``POST /v1/embeddings``."""
+    if stream:
+        raise InvalidRequest("embeddings cannot be streamed", "stream")
+    inputs = embedding_inputs(body.get("input"))
+    dimensions = body.get("dimensions", DEFAULT_DIMENSIONS)
+    if isinstance(dimensions, bool) or not isinstance(dimensions, int) or not 1 <= dimensions <= MAX_DIMENSIONS:
+        raise InvalidRequest(f"'dimensions' must be an integer between 1 and {MAX_DIMENSIONS}", "dimensions")
+    encoding = body.get("encoding_format", "float")
+    if encoding not in ("float", "base64"):
+        raise InvalidRequest("'encoding_format' must be 'float' or 'base64'", "encoding_format")
+    model = spec.response_model or body["model"]
+    return Reply(body=embeddings_body(inputs, model, dimensions, encoding))
+
+
+ENDPOINTS: dict[str, Callable[[JsonObject, OutputSpec, bool, Stamp], Reply]] = {
+    "/v1/chat/completions": chat_reply,
+    "/v1/completions": completions_reply,
+    "/v1/responses": responses_reply,
+    "/v1/embeddings": embeddings_reply,
+}

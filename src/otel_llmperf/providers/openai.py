@@ -24,7 +24,6 @@ from opentelemetry.semconv._incubating.attributes.gen_ai_attributes import (
     GEN_AI_REQUEST_STOP_SEQUENCES,
     GEN_AI_REQUEST_TEMPERATURE,
     GEN_AI_REQUEST_TOP_P,
-    GEN_AI_SYSTEM_INSTRUCTIONS,
     GenAiOperationNameValues,
     GenAiOutputTypeValues,
 )
@@ -287,7 +286,11 @@ def completions_response_info(response: Any, capture: bool) -> ResponseInfo:
         usage=chat_usage(field(response, "usage")),
         attributes=_openai_response_attributes(response),
         output_messages=[
-            {"role": "assistant", "parts": text_parts(field(choice, "text")), "finish_reason": field(choice, "finish_reason")}
+            {
+                "role": "assistant",
+                "parts": text_parts(field(choice, "text")),
+                "finish_reason": field(choice, "finish_reason"),
+            }
             for choice in choices
         ]
         if capture

@@ -1,0 +1,165 @@
+# SPDX-License-Identifier: Apache-2.0
+"""The subjects measured, how each is installed, and how each is switched on and off.
+
+Imported by the runner (only the :data:`SUBJECTS` table, no SDK) and by the workers, which
+import a subject's package lazily inside the venv that has it.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from importlib import metadata
+from typing import Any
+
+from common import Sinks
+
+
+@dataclass(frozen=True)
+class SubjectSpec:
+    """One row of the results table."""
+
+    name: str
+    label: str
+    venv: str | None  # directory under bench/.venvs; None: the runner's own environment
+    requirement: str | None  # what pip installs into ``venv``
+    distribution: str  # whose version the table shows
+    module: str = ""  # where ``OpenAIInstrumentor`` lives (peers only)
+    env: dict[str, str] = field(default_factory=dict)  # settings beyond the scrubbed defaults
+    note: str = ""
+    main: bool = True  # False: a variant reported below the main table
+
+
+SUBJECTS: dict[str, SubjectSpec] = {
+    spec.name: spec
+    for spec in (
+        SubjectSpec(
+            "ours",
+            "otel-llmperf (ours)",
+            None,
+            None,
+            "otel-llmperf",
+            note="defaults: content capture off, no usage injection (the request asks for usage itself)",
+        ),
+        SubjectSpec(
+            "floor",
+            "floor (hand-written)",
+            None,
+            None,
+            "opentelemetry-sdk",
+            note="bench/floor.py: same span attributes and metric records as ours, inline around the plain call",
+        ),
+        SubjectSpec(
+            "openai-v2",
+            "opentelemetry-instrumentation-openai-v2",
+            "openai-v2",
+            "opentelemetry-instrumentation-openai-v2",
+            "opentelemetry-instrumentation-openai-v2",
+            module="opentelemetry.instrumentation.openai_v2",
+            note="defaults: semconv 1.30 path, content capture off, events to the no-op logger provider",
+        ),
+        SubjectSpec(
+            "openllmetry",
+            "OpenLLMetry opentelemetry-instrumentation-openai",
+            "openllmetry",
+            "opentelemetry-instrumentation-openai",
+            "opentelemetry-instrumentation-openai",
+            module="opentelemetry.instrumentation.openai",
+            note="defaults: captures prompts and completions on the span (TRACELOOP_TRACE_CONTENT=true)",
+        ),
+        SubjectSpec(
+            "genai-openai",
+            "opentelemetry-instrumentation-genai-openai",
+            "genai-openai",
+            "opentelemetry-instrumentation-genai-openai",
+            "opentelemetry-instrumentation-genai-openai",
+            module="opentelemetry.instrumentation.genai.openai",
+            note="defaults: latest GenAI semconv via opentelemetry-util-genai, content capture off",
+        ),
+        SubjectSpec(
+            "openllmetry-nocontent",
+            "OpenLLMetry, content capture off",
+            "openllmetry",
+            "opentelemetry-instrumentation-openai",
+            "opentelemetry-instrumentation-openai",
+            module="opentelemetry.instrumentation.openai",
+            env={"TRACELOOP_TRACE_CONTENT": "false"},
+            note="variant: TRACELOOP_TRACE_CONTENT=false (not the default)",
+            main=False,
+        ),
+    )
+}
+
+
+def version_of(distribution: str) -> str:
+    """An installed distribution's version, or ``"?"``."""
+    try:
+        return metadata.version(distribution)
+    except metadata.PackageNotFoundError:
+        return "?"
+
+
+class Subject:
+    """A subject inside a worker: ``enable``/``disable`` toggle it, ``floor`` says which calls to time."""
+
+    floor = False
+
+    def enable(self) -> None:
+        """Switch the instrumentation on (between batches, never while timing)."""
+
+    def disable(self) -> None:
+        """Switch it off again, restoring the SDK exactly."""
+
+
+class Ours(Subject):
+    """otel-llmperf through its public API, with the shared providers passed explicitly."""
+
+    def __init__(self, sinks: Sinks) -> None:
+        import otel_llmperf  # noqa: PLC0415 - installed only where this subject runs
+
+        self._module = otel_llmperf
+        self._sinks = sinks
+
+    def enable(self) -> None:
+        self._module.instrument(tracer_provider=self._sinks.tracer_provider, meter_provider=self._sinks.meter_provider)
+
+    def disable(self) -> None:
+        self._module.uninstrument()
+
+
+class Peer(Subject):
+    """A peer's ``OpenAIInstrumentor``, configured as its README shows, with the shared providers."""
+
+    def __init__(self, sinks: Sinks, module: str) -> None:
+        instrumentor: Callable[[], Any] = importlib.import_module(module).OpenAIInstrumentor
+        self._instrumentor = instrumentor()
+        self._sinks = sinks
+
+    def enable(self) -> None:
+        self._instrumentor.instrument(
+            tracer_provider=self._sinks.tracer_provider, meter_provider=self._sinks.meter_provider
+        )
+
+    def disable(self) -> None:
+        self._instrumentor.uninstrument()
+
+
+class FloorSubject(Subject):
+    """The hand-written floor: nothing to toggle; the B batches call :mod:`floor` functions instead."""
+
+    floor = True
+
+    def __init__(self, sinks: Sinks) -> None:
+        from floor import Floor  # noqa: PLC0415 - the floor's module is loaded only for the floor
+
+        self.impl = Floor(sinks.tracer_provider, sinks.meter_provider)
+
+
+def make_subject(spec: SubjectSpec, sinks: Sinks) -> Subject:
+    """The worker-side object for ``spec``."""
+    if spec.name == "ours":
+        return Ours(sinks)
+    if spec.name == "floor":
+        return FloorSubject(sinks)
+    return Peer(sinks, spec.module)

@@ -1,0 +1,140 @@
+# SPDX-License-Identifier: Apache-2.0
+"""``otel-llmperf demo``: fake LLM server + realistic traffic through the instrumented openai SDK.
+
+Metrics go where the standard variables say (a Prometheus endpoint on 127.0.0.1:9464 by
+default; OTLP too when an endpoint is configured) and a live per-model summary is printed
+every few seconds. Ctrl-C (or SIGTERM, or ``--duration``) stops it cleanly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import sys
+import time
+from dataclasses import dataclass
+from typing import Any, TextIO
+
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from opentelemetry.trace import NoOpTracerProvider
+
+import otel_llmperf
+from otel_llmperf.config import load_settings
+from otel_llmperf.demo.server import FakeLLMServer
+from otel_llmperf.demo.summary import ModelRow, render, summarise
+from otel_llmperf.demo.traffic import demo_server_config, generate
+from otel_llmperf.setup import ProviderSetup, build_providers
+
+_CLEAR = "\x1b[2J\x1b[H"
+
+
+@dataclass(frozen=True)
+class DemoOptions:
+    """What the command line asked for."""
+
+    duration: float | None = None  # None: until interrupted
+    rps: float = 8.0
+    metrics_port: int | None = None  # None: OTEL_EXPORTER_PROMETHEUS_PORT or 9464
+    seed: int = 7
+    refresh: float = 3.0
+
+
+class _Display:
+    def __init__(self, out: TextIO, reader: InMemoryMetricReader, interval: float) -> None:
+        self.out = out
+        self.reader = reader
+        self.interval = interval
+        self.started = time.monotonic()
+        self.previous: dict[tuple[str, str], ModelRow] = {}
+        self.tty = out.isatty()
+
+    def show(self, final: bool = False) -> None:
+        rows = summarise(self.reader.get_metrics_data())
+        table = render(rows, self.previous, self.interval, time.monotonic() - self.started)
+        self.previous = rows
+        prefix = _CLEAR if self.tty and not final else ""
+        self.out.write(f"{prefix}{table}\n\n")
+        self.out.flush()
+
+
+async def _refresh(display: _Display, stop: asyncio.Event) -> None:
+    while not stop.is_set():
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=display.interval)
+        if not stop.is_set():
+            display.show()
+
+
+async def _drive(options: DemoOptions, base_url: str, display: _Display) -> tuple[int, int]:
+    import openai
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(signum, stop.set)
+    if options.duration is not None:
+        loop.call_later(options.duration, stop.set)
+    # No retries: the demo shows injected faults as errors instead of hiding them behind retries.
+    async_client = openai.AsyncOpenAI(base_url=base_url, api_key="demo", max_retries=0)
+    sync_client = openai.OpenAI(base_url=base_url, api_key="demo", max_retries=0)
+    refresher = asyncio.create_task(_refresh(display, stop))
+    try:
+        tally = await generate(async_client, sync_client, options.rps, stop, options.seed)
+    finally:
+        stop.set()
+        await refresher
+        await async_client.close()
+        sync_client.close()
+    return tally.sent, tally.failed
+
+
+def _banner(server: FakeLLMServer, setup: ProviderSetup, options: DemoOptions) -> str:
+    until = f"for {options.duration:g} s" if options.duration is not None else "until Ctrl-C"
+    return (
+        f"fake LLM server: {server.base_url}\n"
+        f"metrics → {setup.metrics}\ntraces → {setup.traces}\n"
+        f"sending ~{options.rps:g} requests/s {until}\n"
+    )
+
+
+def run_demo(options: DemoOptions, out: TextIO = sys.stdout) -> int:
+    """Run the demo; returns the process exit code."""
+    try:
+        import openai  # noqa: F401 - checked before anything starts
+    except ImportError:
+        print("the demo drives the real openai SDK: pip install 'otel-llmperf[demo]'", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("otel_llmperf").setLevel(logging.INFO)
+
+    overrides: dict[str, Any] = {"stream_usage": True}
+    if not os.environ.get("OTEL_SERVICE_NAME"):
+        overrides["service_name"] = "otel-llmperf-demo"
+    if options.metrics_port is not None:
+        overrides["prometheus_port"] = options.metrics_port
+    settings = load_settings(**overrides)
+    summary_reader = InMemoryMetricReader()
+    setup = build_providers(settings, extra_metric_readers=[summary_reader])
+    server = FakeLLMServer(demo_server_config(options.seed)).start()
+    otel_llmperf.instrument(
+        tracer_provider=setup.tracer_provider or NoOpTracerProvider(), meter_provider=setup.meter_provider, **overrides
+    )
+    out.write(_banner(server, setup, options))
+    out.flush()
+    display = _Display(out, summary_reader, options.refresh)
+    try:
+        sent, failed = asyncio.run(_drive(options, server.base_url, display))
+    except KeyboardInterrupt:  # a second Ctrl-C while draining
+        sent, failed = -1, -1
+    finally:
+        display.show(final=True)
+        otel_llmperf.uninstrument()
+        setup.shutdown()
+        server.stop()
+    if sent >= 0:
+        out.write(f"sent {sent} requests, {failed} ended in an (injected) error; stopped cleanly\n")
+    return 0

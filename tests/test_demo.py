@@ -1,0 +1,119 @@
+# SPDX-License-Identifier: Apache-2.0
+"""``otel-llmperf demo`` end to end, as a user runs it: a subprocess killed by PID at the end."""
+
+from __future__ import annotations
+
+import os
+import re
+import selectors
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+PORT_LINE = re.compile(r"metrics → prometheus \(http://127\.0\.0\.1:(\d+)/metrics\)")
+
+
+def _command() -> str:
+    found = shutil.which("otel-llmperf", path=str(Path(sys.executable).parent))
+    assert found, "the console script is installed with the package"
+    return found
+
+
+def _demo_env() -> dict[str, str]:
+    return {key: value for key, value in os.environ.items() if not key.startswith("OTEL_")}
+
+
+def _read_until(process: subprocess.Popen[str], pattern: re.Pattern[str], timeout: float) -> tuple[re.Match[str], str]:
+    assert process.stdout is not None
+    seen = ""
+    deadline = time.monotonic() + timeout
+    with selectors.DefaultSelector() as selector:
+        selector.register(process.stdout, selectors.EVENT_READ)
+        while time.monotonic() < deadline:
+            if selector.select(timeout=0.2):
+                line = process.stdout.readline()
+                if not line:
+                    break
+                seen += line
+                match = pattern.search(seen)
+                if match:
+                    return match, seen
+    raise AssertionError(f"{pattern.pattern!r} not seen within {timeout} s; output so far:\n{seen}")
+
+
+def scrape(port: int) -> dict[str, Any]:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
+        return {family.name: family for family in text_string_to_metric_families(response.read().decode())}
+
+
+@pytest.fixture(name="demo")
+def fixture_demo() -> Iterator[subprocess.Popen[str]]:
+    process = subprocess.Popen(
+        [_command(), "demo", "--rps", "20", "--metrics-port", "0", "--refresh", "1"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=_demo_env(),
+    )
+    try:
+        yield process
+    finally:
+        if process.poll() is None:
+            os.kill(process.pid, signal.SIGKILL)
+        process.wait(timeout=10)
+        if process.stdout is not None:
+            process.stdout.close()
+
+
+def test_demo_serves_metrics_prints_a_summary_and_stops_on_ctrl_c(demo: subprocess.Popen[str]) -> None:
+    match, _ = _read_until(demo, PORT_LINE, timeout=30)
+    port = int(match.group(1))
+    _, output = _read_until(demo, re.compile(r"p95 TTFC[\s\S]*openai\s+gpt-4o-mini\s+\d+"), timeout=30)
+
+    wanted = {"gpt-4o-mini", "gpt-4.1", "o4-mini", "text-embedding-3-small", "gpt-3.5-turbo-instruct"}
+    deadline = time.monotonic() + 30  # the slowest model needs a few seconds per call
+    while True:
+        families = scrape(port)
+        duration = families.get("gen_ai_client_operation_duration_seconds")
+        models = {sample.labels["gen_ai_request_model"] for sample in duration.samples} if duration else set()
+        if wanted <= models or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    assert wanted <= models
+    assert "gen_ai_client_operation_time_to_first_chunk_seconds" in families
+    assert "llmperf_client_time_per_output_token_seconds" in families  # the demo asks for stream usage
+
+    demo.send_signal(signal.SIGINT)  # what Ctrl-C sends
+    rest, _ = demo.communicate(timeout=60)
+    assert demo.returncode == 0, output + rest
+    assert "stopped cleanly" in rest
+    assert "Traceback" not in output + rest
+
+
+def test_demo_runs_for_a_duration_and_exits() -> None:
+    result = subprocess.run(
+        [_command(), "demo", "--duration", "2", "--rps", "10", "--metrics-port", "0", "--refresh", "1"],
+        capture_output=True,
+        text=True,
+        timeout=90,
+        env=_demo_env(),
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "for 2 s" in result.stdout and "stopped cleanly" in result.stdout
+
+
+def test_demo_rejects_bad_options_naming_them() -> None:
+    result = subprocess.run(
+        [_command(), "demo", "--rps", "0"], capture_output=True, text=True, timeout=60, env=_demo_env()
+    )
+    assert result.returncode == 2
+    assert "--rps" in result.stderr and "outside" in result.stderr
