@@ -2,11 +2,12 @@
 """What every benchmark process shares: canned API bodies, mock clients, telemetry sinks, statistics.
 
 This module runs in every venv under ``bench/.venvs`` as well as the development venv, so it may
-import only what all of them have: the ``openai`` SDK, ``httpx2`` and the OpenTelemetry SDK.
+import only what all of them have: the ``openai`` SDK, its HTTP library and the OpenTelemetry SDK.
 """
 
 from __future__ import annotations
 
+import importlib
 import json
 import resource
 import statistics
@@ -14,12 +15,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import httpx2
 import openai
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import HistogramDataPoint, InMemoryMetricReader, NumberDataPoint
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult
+
+# openai 3 speaks httpx2; a venv that had to fall back to openai 2 has httpx (same API).
+http: Any = importlib.import_module("httpx2" if int(openai.__version__.split(".")[0]) >= 3 else "httpx")
 
 # --- the canned API ----------------------------------------------------------------------
 
@@ -101,15 +104,15 @@ def stream_body(chunks: int = STREAM_CHUNKS) -> bytes:
     return "".join(lines).encode()
 
 
-def _transport(body: bytes, content_type: str) -> httpx2.MockTransport:
+def _transport(body: bytes, content_type: str) -> Any:
     # Bodies and headers are built once, here, outside every timed region; a call only wraps
     # the same bytes in a new Response, which the uninstrumented baseline pays too.
     headers = {"content-type": content_type, "x-request-id": "req_bench"}
 
-    def handler(request: httpx2.Request) -> httpx2.Response:
-        return httpx2.Response(200, headers=headers, content=body)
+    def handler(request: Any) -> Any:
+        return http.Response(200, headers=headers, content=body)
 
-    return httpx2.MockTransport(handler)
+    return http.MockTransport(handler)
 
 
 @dataclass
@@ -127,9 +130,9 @@ def make_clients() -> Clients:
     completion = _transport(completion_body(), "application/json")
     stream = _transport(stream_body(), "text/event-stream")
     return Clients(
-        sync=openai.OpenAI(http_client=httpx2.Client(transport=completion), **common),
-        stream=openai.OpenAI(http_client=httpx2.Client(transport=stream), **common),
-        aio=openai.AsyncOpenAI(http_client=httpx2.AsyncClient(transport=completion), **common),
+        sync=openai.OpenAI(http_client=http.Client(transport=completion), **common),
+        stream=openai.OpenAI(http_client=http.Client(transport=stream), **common),
+        aio=openai.AsyncOpenAI(http_client=http.AsyncClient(transport=completion), **common),
     )
 
 

@@ -129,6 +129,14 @@ def _pip(python: Path, requirements: list[str], log: Path) -> str | None:
     return f"pip exited {done.returncode}:\n    " + "\n    ".join(tail)
 
 
+def _imports(python: Path, module: str) -> str | None:
+    """None if the peer's module imports in its venv, else the last line of the error."""
+    done = subprocess.run([str(python), "-c", f"import {module}"], capture_output=True, text=True, check=False)
+    if done.returncode == 0:
+        return None
+    return (done.stderr.strip().splitlines() or ["import failed"])[-1]
+
+
 def ensure_venv(spec: SubjectSpec, recreate: bool, install: bool) -> Venv:
     """The subject's venv, created and filled on first use (or when the wanted versions changed)."""
     if spec.venv is None:
@@ -139,7 +147,7 @@ def ensure_venv(spec: SubjectSpec, recreate: bool, install: bool) -> Venv:
     python = path / "bin" / "python"
     marker = path / "bench-spec.json"
     pins = [f"{name}=={installed(name)}" for name in SHARED if installed(name)]
-    wanted = {"requirement": spec.requirement, "pins": pins}
+    wanted = {"requirement": spec.requirement, "extras": list(spec.extras), "pins": pins}
     if recreate and path.exists():
         shutil.rmtree(path)
     if python.exists() and marker.exists():
@@ -155,18 +163,30 @@ def ensure_venv(spec: SubjectSpec, recreate: bool, install: bool) -> Venv:
             return Venv(None, label, error=f"python -m venv failed: {made.stderr.strip()[-500:]}")
     log = path / "bench-install.log"
     core = [pin for pin in pins if pin.split("==")[0] in CORE]
-    otel_only = [pin for pin in core if not pin.startswith("openai==")]
-    # Same versions as here first; then only the core three; last, let the peer choose its
-    # openai, and install ours there too so ours and the floor are measured on that openai.
-    attempts = [(pins, False), (core, False), ([*otel_only, "-e", str(REPO)], True)]
+    # Without openai's own pin and its HTTP library, for the last resort below.
+    others = [pin for pin in pins if pin.split("==")[0] not in ("openai", "httpx2")]
+    major = int((installed("openai") or "1").split(".")[0])
+    # Same versions as here first; then only the core three. Last resort, for a peer that
+    # cannot load on this openai at all: the newest openai of the previous major, with ours
+    # installed there too so ours and the floor are measured on that same openai.
+    attempts = [
+        (pins, False),
+        (core, False),
+        ([*others, f"openai<{major}", "-e", str(REPO)], True),
+    ]
     reasons = []
     for extra, own_openai in attempts:
-        reason = _pip(python, [spec.requirement, *extra], log)
+        reason = _pip(python, [spec.requirement, *spec.extras, *extra], log)
+        if reason is None:
+            reason = _imports(python, spec.module)
+            if reason is not None:
+                reason = f"installed, but `import {spec.module}` fails: {reason}"
         if reason is None:
             marker.write_text(json.dumps({"wanted": wanted, "own_openai": own_openai}), encoding="utf-8")
             return Venv(python, label, own_openai=own_openai)
+        print(f"  {spec.name}: {reason.splitlines()[0]}", file=sys.stderr)
         reasons.append(reason)
-    return Venv(None, label, error=f"could not install {spec.requirement}; last attempt: {reasons[-1]}")
+    return Venv(None, label, error=f"could not install {spec.requirement}: {reasons[-1]}")
 
 
 # --- workers -----------------------------------------------------------------------------------

@@ -26,6 +26,7 @@ class SubjectSpec:
     requirement: str | None  # what pip installs into ``venv``
     distribution: str  # whose version the table shows
     module: str = ""  # where ``OpenAIInstrumentor`` lives (peers only)
+    extras: tuple[str, ...] = ()  # what else the peer needs to import at all on these versions
     env: dict[str, str] = field(default_factory=dict)  # settings beyond the scrubbed defaults
     note: str = ""
     main: bool = True  # False: a variant reported below the main table
@@ -57,7 +58,11 @@ SUBJECTS: dict[str, SubjectSpec] = {
             "opentelemetry-instrumentation-openai-v2",
             "opentelemetry-instrumentation-openai-v2",
             module="opentelemetry.instrumentation.openai_v2",
-            note="defaults: semconv 1.30 path, content capture off, events to the no-op logger provider",
+            # 2.4b0 imports httpx (openai 3 depends on httpx2 instead) and
+            # opentelemetry.util.genai.instruments (gone in util-genai 1.2): without these it cannot load.
+            extras=("httpx", "opentelemetry-util-genai<1.2"),
+            note="defaults: semconv 1.30 path, content capture off, events to the no-op logger provider;"
+            " needs httpx and opentelemetry-util-genai<1.2 added to import at all",
         ),
         SubjectSpec(
             "openllmetry",
@@ -116,7 +121,7 @@ class Ours(Subject):
     """otel-llmperf through its public API, with the shared providers passed explicitly."""
 
     def __init__(self, sinks: Sinks) -> None:
-        import otel_llmperf  # noqa: PLC0415 - installed only where this subject runs
+        import otel_llmperf  # lazily: installed only where this subject runs
 
         self._module = otel_llmperf
         self._sinks = sinks
@@ -151,7 +156,7 @@ class FloorSubject(Subject):
     floor = True
 
     def __init__(self, sinks: Sinks) -> None:
-        from floor import Floor  # noqa: PLC0415 - the floor's module is loaded only for the floor
+        from floor import Floor  # lazily: only the floor needs it
 
         self.impl = Floor(sinks.tracer_provider, sinks.meter_provider)
 

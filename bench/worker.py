@@ -19,8 +19,10 @@ import argparse
 import asyncio
 import cProfile
 import gc
+import importlib
 import json
 import logging
+import pkgutil
 import platform
 import pstats
 import sys
@@ -29,7 +31,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from openai.resources.chat import completions as chat_completions
+import openai.resources
 from opentelemetry import metrics, trace
 
 from common import (
@@ -140,30 +142,55 @@ def build_scenarios(clients: Clients, subject: Subject, loop: asyncio.AbstractEv
 # --- keeping the SDK honest ------------------------------------------------------------------
 
 
-def sdk_methods() -> dict[str, Any]:
-    """The SDK methods any subject may patch, as stored on their classes."""
-    return {
-        "Completions.create": vars(chat_completions.Completions)["create"],
-        "AsyncCompletions.create": vars(chat_completions.AsyncCompletions)["create"],
-    }
+def import_sdk_resources() -> None:
+    """Import every ``openai.resources`` module now, so the snapshot below covers whatever a subject patches."""
+    for info in pkgutil.walk_packages(openai.resources.__path__, "openai.resources."):
+        importlib.import_module(info.name)
+
+
+def sdk_members() -> dict[tuple[type, str], Any]:
+    """Every attribute of every class defined in ``openai.resources``, as stored on the class."""
+    members: dict[tuple[type, str], Any] = {}
+    for name, module in list(sys.modules.items()):
+        if module is None or not name.startswith("openai.resources"):
+            continue
+        for value in vars(module).values():
+            if isinstance(value, type) and value.__module__ == name:
+                for attribute, member in vars(value).items():
+                    members[(value, attribute)] = member
+    return members
 
 
 class Toggle:
-    """Switches a subject on for one batch and off again, checking the SDK is restored each time."""
+    """Switches a subject on for one batch and off again, and makes sure 'off' is the pristine SDK.
 
-    def __init__(self, subject: Subject) -> None:
+    Our own ``uninstrument()`` must restore every method exactly: a leftover is an error. A peer
+    whose ``uninstrument()`` leaves wrappers behind gets them removed here (counted and reported),
+    since its leftovers would otherwise be timed as the baseline.
+    """
+
+    def __init__(self, subject: Subject, strict: bool) -> None:
         self.subject = subject
-        self.originals = sdk_methods()
+        self.strict = strict
+        import_sdk_resources()
+        self.pristine = sdk_members()
+        self.restored: dict[str, int] = {}
 
     def on(self) -> None:
         self.subject.enable()
 
     def off(self) -> None:
         self.subject.disable()
-        now = sdk_methods()
-        changed = [name for name, method in now.items() if method is not self.originals[name]]
-        if changed:
-            raise RuntimeError(f"disable() left {', '.join(changed)} patched; the baseline would not be clean")
+        leftovers = [(key, member) for key, member in self.pristine.items() if vars(key[0]).get(key[1]) is not member]
+        if not leftovers:
+            return
+        names = [f"{cls.__module__}.{cls.__qualname__}.{attribute}" for (cls, attribute), _ in leftovers]
+        if self.strict:
+            raise RuntimeError(f"disable() left {', '.join(names)} changed; the baseline would not be clean")
+        for (cls, attribute), member in leftovers:
+            setattr(cls, attribute, member)
+        for name in names:
+            self.restored[name] = self.restored.get(name, 0) + 1
 
 
 def verify(scenario: Scenario, toggle: Toggle, sinks: Sinks) -> dict[str, Any]:
@@ -417,7 +444,7 @@ def main(argv: list[str] | None = None) -> int:
     metrics.set_meter_provider(sinks.meter_provider)
     clients = make_clients()
     subject = make_subject(spec, sinks)
-    toggle = Toggle(subject)
+    toggle = Toggle(subject, strict=spec.name == "ours")
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     scenarios = build_scenarios(clients, subject, loop)
@@ -447,6 +474,8 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         gc.enable()
         loop.close()
+    if toggle.restored:
+        report["restored_after_uninstrument"] = toggle.restored
     json.dump(report, sys.stdout)
     sys.stdout.write("\n")
     return 0
