@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-import httpx2
 import openai
 import pytest
+from openai._base_client import URL  # httpx.URL or httpx2.URL, whichever this SDK uses
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 from openai.types.responses import Response
 
@@ -192,17 +192,17 @@ def test_openai_stream_usage_only_when_the_caller_did_not_choose() -> None:
     ],
 )
 def test_openai_server_and_provider_from_base_url(url: str, client_class: str, expected: tuple[Any, ...]) -> None:
-    assert hosts.describe(httpx2.URL(url), client_class) == expected
+    assert hosts.describe(URL(url), client_class) == expected
 
 
 def test_openai_user_hosts_come_first() -> None:
     hosts.set_extra_hosts({"internal": "vllm", "api.openai.com": "proxy"})
     try:
-        assert hosts.describe(httpx2.URL("http://llm.internal:8000/v1"))[2] == "vllm"
-        assert hosts.describe(httpx2.URL("https://api.openai.com/v1"))[2] == "proxy"
+        assert hosts.describe(URL("http://llm.internal:8000/v1"))[2] == "vllm"
+        assert hosts.describe(URL("https://api.openai.com/v1"))[2] == "proxy"
     finally:
         hosts.set_extra_hosts({})
-    assert hosts.describe(httpx2.URL("https://api.openai.com/v1"))[2] == "openai"
+    assert hosts.describe(URL("https://api.openai.com/v1"))[2] == "openai"
 
 
 def test_openai_result_kinds() -> None:
