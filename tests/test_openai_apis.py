@@ -10,7 +10,7 @@ import pytest
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from helpers import drain, only_span, points, resolve, total_count
+from helpers import drain, enter, leave, only_span, points, resolve, total_count
 
 DURATION = "gen_ai.client.operation.duration"
 TOKENS = "gen_ai.client.token.usage"
@@ -124,3 +124,19 @@ async def test_openai_legacy_completions_stream_with_usage(
     assert attrs["gen_ai.usage.output_tokens"] == len(chunks)
     assert total_count(metric_reader, TTFC) == 1
     assert total_count(metric_reader, PER_TOKEN) == 1
+
+
+@pytest.mark.usefixtures("instrumented")
+async def test_openai_responses_stream_helper(
+    client: Any, span_exporter: InMemorySpanExporter, metric_reader: InMemoryMetricReader
+) -> None:
+    manager = client.responses.stream(model="gpt-4.1", input="Hi there")
+    stream = await enter(manager)
+    events = await drain(stream)
+    final = await resolve(stream.get_final_response())
+    await leave(manager)
+    assert any(event.type == "response.output_text.delta" for event in events)
+    attrs = dict(only_span(span_exporter).attributes or {})
+    assert attrs["gen_ai.response.id"] == final.id
+    assert "error.type" not in attrs
+    assert total_count(metric_reader, TTFC) == 1 and total_count(metric_reader, DURATION) == 1

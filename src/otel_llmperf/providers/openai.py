@@ -9,7 +9,7 @@ instrument time; nothing here records telemetry.
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from opentelemetry.semconv._incubating.attributes.gen_ai_attributes import (
@@ -215,32 +215,29 @@ def _no_messages(kwargs: Mapping[str, Any]) -> Messages | None:
 # --- response side ----------------------------------------------------------------------
 
 
-def chat_usage(usage: Any) -> Usage | None:
-    """Token usage of a chat or legacy completion (``prompt_tokens`` naming)."""
+def _usage(usage: Any, prefix: str) -> Usage | None:
+    # Chat and legacy completions say prompt/completion, the Responses API input/output.
     if usage is None:
         return None
+    inputs, outputs = ("prompt", "completion") if prefix == "chat" else ("input", "output")
     return Usage(
-        input_tokens=positive_int(field(usage, "prompt_tokens"), allow_zero=True),
-        output_tokens=positive_int(field(usage, "completion_tokens"), allow_zero=True),
-        cache_read_input_tokens=positive_int(field(field(usage, "prompt_tokens_details"), "cached_tokens"), True),
+        input_tokens=positive_int(field(usage, f"{inputs}_tokens"), allow_zero=True),
+        output_tokens=positive_int(field(usage, f"{outputs}_tokens"), allow_zero=True),
+        cache_read_input_tokens=positive_int(field(field(usage, f"{inputs}_tokens_details"), "cached_tokens"), True),
         reasoning_output_tokens=positive_int(
-            field(field(usage, "completion_tokens_details"), "reasoning_tokens"), allow_zero=True
+            field(field(usage, f"{outputs}_tokens_details"), "reasoning_tokens"), allow_zero=True
         ),
     )
+
+
+def chat_usage(usage: Any) -> Usage | None:
+    """Token usage of a chat or legacy completion (``prompt_tokens`` naming)."""
+    return _usage(usage, "chat")
 
 
 def responses_usage(usage: Any) -> Usage | None:
     """Token usage of a Responses API response (``input_tokens`` naming)."""
-    if usage is None:
-        return None
-    return Usage(
-        input_tokens=positive_int(field(usage, "input_tokens"), allow_zero=True),
-        output_tokens=positive_int(field(usage, "output_tokens"), allow_zero=True),
-        cache_read_input_tokens=positive_int(field(field(usage, "input_tokens_details"), "cached_tokens"), True),
-        reasoning_output_tokens=positive_int(
-            field(field(usage, "output_tokens_details"), "reasoning_tokens"), allow_zero=True
-        ),
-    )
+    return _usage(usage, "responses")
 
 
 def _openai_response_attributes(response: Any) -> Attributes:
@@ -254,8 +251,24 @@ def _openai_response_attributes(response: Any) -> Attributes:
     return attrs
 
 
-def chat_response_info(response: Any, capture: bool) -> ResponseInfo:
-    """What a ``ChatCompletion`` says about the call."""
+def _chat_output(choice: Any) -> dict[str, Any]:
+    message = field(choice, "message")
+    return {
+        "role": field(message, "role") or "assistant",
+        "parts": _message_parts(message),
+        "finish_reason": field(choice, "finish_reason"),
+    }
+
+
+def _text_output(choice: Any) -> dict[str, Any]:
+    return {
+        "role": "assistant",
+        "parts": text_parts(field(choice, "text")),
+        "finish_reason": field(choice, "finish_reason"),
+    }
+
+
+def _choices_response_info(response: Any, capture: bool, output: Callable[[Any], dict[str, Any]]) -> ResponseInfo:
     choices = field(response, "choices") or ()
     return ResponseInfo(
         response_model=field(response, "model"),
@@ -263,39 +276,18 @@ def chat_response_info(response: Any, capture: bool) -> ResponseInfo:
         finish_reasons=tuple(str(field(choice, "finish_reason") or "") for choice in choices),
         usage=chat_usage(field(response, "usage")),
         attributes=_openai_response_attributes(response),
-        output_messages=[
-            {
-                "role": field(field(choice, "message"), "role") or "assistant",
-                "parts": _message_parts(field(choice, "message")),
-                "finish_reason": field(choice, "finish_reason"),
-            }
-            for choice in choices
-        ]
-        if capture
-        else None,
+        output_messages=[output(choice) for choice in choices] if capture else None,
     )
+
+
+def chat_response_info(response: Any, capture: bool) -> ResponseInfo:
+    """What a ``ChatCompletion`` says about the call."""
+    return _choices_response_info(response, capture, _chat_output)
 
 
 def completions_response_info(response: Any, capture: bool) -> ResponseInfo:
     """What a legacy ``Completion`` says about the call."""
-    choices = field(response, "choices") or ()
-    return ResponseInfo(
-        response_model=field(response, "model"),
-        response_id=field(response, "id"),
-        finish_reasons=tuple(str(field(choice, "finish_reason") or "") for choice in choices),
-        usage=chat_usage(field(response, "usage")),
-        attributes=_openai_response_attributes(response),
-        output_messages=[
-            {
-                "role": "assistant",
-                "parts": text_parts(field(choice, "text")),
-                "finish_reason": field(choice, "finish_reason"),
-            }
-            for choice in choices
-        ]
-        if capture
-        else None,
-    )
+    return _choices_response_info(response, capture, _text_output)
 
 
 def embeddings_response_info(response: Any, capture: bool) -> ResponseInfo:
