@@ -191,11 +191,7 @@ class Floor:
         return response
 
     def stream_call(self, client: Any, kwargs: dict[str, Any]) -> int:
-        """A streamed ``chat.completions.create``, consumed to the end inline; returns the chunk count.
-
-        The per-chunk work sits in the consumer's own loop (no proxy object): a clock read, a
-        check for choices, and one histogram record.
-        """
+        """A streamed ``chat.completions.create``, consumed to the end inline; returns the chunk count."""
         start = perf_counter()
         span, attrs, ctx = self._start(client, kwargs, True)
         token = otel_context.attach(ctx)
@@ -206,6 +202,14 @@ class Floor:
             raise
         finally:
             otel_context.detach(token)
+        return self.consume(stream, span, attrs, ctx, start)
+
+    def consume(self, stream: Any, span: Span, attrs: dict[str, Any], ctx: Any, start: float) -> int:
+        """Iterate a stream to its end, recording as the consumer goes; returns the chunk count.
+
+        The per-chunk work sits in the consumer's own loop (no proxy object): a clock read, a
+        check for usage and choices, and one histogram record.
+        """
         count = 0
         head: Any = None
         usage: Any = None

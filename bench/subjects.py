@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from importlib import metadata
 from typing import Any
 
+import wrapt
+
 from common import Sinks
 
 
@@ -23,7 +25,9 @@ class SubjectSpec:
     name: str
     label: str
     venv: str | None  # directory under bench/.venvs; None: the runner's own environment
-    requirement: str | None  # what pip installs into ``venv``
+    # What pip installs into ``venv``. No global --pre (it would pull unrelated dev releases):
+    # a peer that only has beta releases names a beta in its specifier, which admits them.
+    requirement: str | None
     distribution: str  # whose version the table shows
     module: str = ""  # where ``OpenAIInstrumentor`` lives (peers only)
     extras: tuple[str, ...] = ()  # what else the peer needs to import at all on these versions
@@ -55,12 +59,12 @@ SUBJECTS: dict[str, SubjectSpec] = {
             "openai-v2",
             "opentelemetry-instrumentation-openai-v2",
             "openai-v2",
-            "opentelemetry-instrumentation-openai-v2",
+            "opentelemetry-instrumentation-openai-v2>=2.0b0",  # only betas exist; this admits them
             "opentelemetry-instrumentation-openai-v2",
             module="opentelemetry.instrumentation.openai_v2",
             # 2.4b0 imports httpx (openai 3 depends on httpx2 instead) and
             # opentelemetry.util.genai.instruments (gone in util-genai 1.2): without these it cannot load.
-            extras=("httpx", "opentelemetry-util-genai<1.2"),
+            extras=("httpx<1", "opentelemetry-util-genai>=1.0b0,<1.2"),
             note="defaults: semconv 1.30 path, content capture off, events to the no-op logger provider;"
             " needs httpx and opentelemetry-util-genai<1.2 added to import at all",
         ),
@@ -77,10 +81,20 @@ SUBJECTS: dict[str, SubjectSpec] = {
             "genai-openai",
             "opentelemetry-instrumentation-genai-openai",
             "genai-openai",
-            "opentelemetry-instrumentation-genai-openai",
+            "opentelemetry-instrumentation-genai-openai>=1.0b0",
             "opentelemetry-instrumentation-genai-openai",
             module="opentelemetry.instrumentation.genai.openai",
             note="defaults: latest GenAI semconv via opentelemetry-util-genai, content capture off",
+        ),
+        SubjectSpec(
+            "patch-only",
+            "wrapt pass-through wrapper only",
+            None,
+            None,
+            "wrapt",
+            note="reference: the sync and async create() wrapped by wrapt with a wrapper that only calls"
+            " through; the price of patching, with no telemetry",
+            main=False,
         ),
         SubjectSpec(
             "openllmetry-nocontent",
@@ -150,6 +164,28 @@ class Peer(Subject):
         self._instrumentor.uninstrument()
 
 
+class PatchOnly(Subject):
+    """``Completions.create`` and ``AsyncCompletions.create`` wrapped by a wrapper that only calls through."""
+
+    def __init__(self) -> None:
+        from openai.resources.chat import completions
+
+        self._classes = (completions.Completions, completions.AsyncCompletions)
+        self._originals = [vars(cls)["create"] for cls in self._classes]
+
+    @staticmethod
+    def _through(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        return wrapped(*args, **kwargs)
+
+    def enable(self) -> None:
+        for cls in self._classes:
+            wrapt.wrap_function_wrapper(cls, "create", self._through)
+
+    def disable(self) -> None:
+        for cls, original in zip(self._classes, self._originals, strict=True):
+            cls.create = original
+
+
 class FloorSubject(Subject):
     """The hand-written floor: nothing to toggle; the B batches call :mod:`floor` functions instead."""
 
@@ -167,4 +203,6 @@ def make_subject(spec: SubjectSpec, sinks: Sinks) -> Subject:
         return Ours(sinks)
     if spec.name == "floor":
         return FloorSubject(sinks)
+    if spec.name == "patch-only":
+        return PatchOnly()
     return Peer(sinks, spec.module)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Mapping
 from time import perf_counter
 from typing import Any
 
@@ -158,28 +157,36 @@ class Invocation:
         self._first_chunk_at: float | None = None
         self._last_chunk_at = 0.0
         name = f"{request.operation} {request.request_model}" if request.request_model else request.operation
-        self.span = telemetry.tracer.start_span(
-            name, kind=SpanKind.CLIENT, attributes={**attrs, GEN_AI_REQUEST_STREAM: request.stream}
-        )
+        # Request parameters go in with the start attributes: one attribute update instead of
+        # two. Computing them costs ~1.5 µs even for a span the sampler then drops.
+        span_attributes = self._request_attributes()
+        span_attributes.update(attrs)
+        span_attributes[GEN_AI_REQUEST_STREAM] = request.stream
+        self.span = telemetry.tracer.start_span(name, kind=SpanKind.CLIENT, attributes=span_attributes)
         self.context = otel_context.set_value(_ACTIVE, True, trace.set_span_in_context(self.span))
         self.recording = self.span.is_recording()
-        if self.recording:
-            self._describe_request(self.kwargs)
+        if self.recording and telemetry.capture:
+            self._capture_input()
         self.start = perf_counter()
 
     # --- request ---------------------------------------------------------------------------
 
-    def _describe_request(self, kwargs: Mapping[str, Any]) -> None:
+    def _request_attributes(self) -> Attributes:
         try:
-            self.span.set_attributes(self.api.request_attributes(kwargs))
-            if self._telemetry.capture:
-                messages = self.api.input_messages(kwargs)
-                if messages:
-                    self.span.set_attribute(
-                        GEN_AI_INPUT_MESSAGES, bounded_json(messages, self._telemetry.content_max_length)
-                    )
+            return self.api.request_attributes(self.kwargs)
         except Exception as error:
             _errors.report("reading request attributes", error)
+            return {}
+
+    def _capture_input(self) -> None:
+        try:
+            messages = self.api.input_messages(self.kwargs)
+            if messages:
+                self.span.set_attribute(
+                    GEN_AI_INPUT_MESSAGES, bounded_json(messages, self._telemetry.content_max_length)
+                )
+        except Exception as error:
+            _errors.report("capturing input messages", error)
 
     # --- results ---------------------------------------------------------------------------
 
@@ -190,6 +197,17 @@ class Invocation:
     def response_info(self, response: Any) -> ResponseInfo:
         """The facts of a parsed response, via the API's extractor."""
         return self.api.response_info(response, self._telemetry.capture)
+
+    def finish_with(self, response: Any) -> None:
+        """End the call with a parsed response; the duration stops before the response is read."""
+        end = perf_counter()
+        info: ResponseInfo | None
+        try:
+            info = self.api.response_info(response, self._telemetry.capture)
+        except Exception as error:
+            _errors.report("reading a response", error)
+            info = None
+        self.finish(info, end)
 
     # --- streams ---------------------------------------------------------------------------
 
@@ -235,10 +253,10 @@ class Invocation:
             self.done = True
             return True
 
-    def finish(self, info: ResponseInfo | None) -> None:
+    def finish(self, info: ResponseInfo | None, end: float | None = None) -> None:
         """End a call that produced a response (``info``) or nothing we could read (``None``)."""
         if self._claim():
-            self._end(perf_counter(), info, info.error_type if info else None, None, "")
+            self._end(end or perf_counter(), info, info.error_type if info else None, None, "")
 
     def fail(self, error: BaseException) -> None:
         """End a call on an exception the SDK (or the caller's code in a stream block) raised."""
@@ -290,33 +308,33 @@ class Invocation:
     def _describe_end(
         self, info: ResponseInfo | None, error_type: str | None, error: BaseException | None, why: str
     ) -> None:
-        span = self.span
+        # One set_attributes call: every call into the span takes its lock and cleans values.
+        attrs: Attributes = self._response_attributes(info) if info is not None else {}
         if self._first_chunk_at is not None:
-            span.set_attribute(GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK, self._first_chunk_at - self.start)
-        if info is not None:
-            self._describe_response(info)
+            attrs[GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK] = self._first_chunk_at - self.start
+        if error_type:
+            attrs[ERROR_TYPE] = error_type
+        span = self.span
+        span.set_attributes(attrs)
         if error is not None:
             span.record_exception(error)
         if error_type:
-            span.set_attribute(ERROR_TYPE, error_type)
             span.set_status(Status(StatusCode.ERROR, why or error_type))
 
-    def _describe_response(self, info: ResponseInfo) -> None:
-        span = self.span
+    def _response_attributes(self, info: ResponseInfo) -> Attributes:
+        attrs: Attributes = dict(info.attributes) if info.attributes else {}
         if info.response_model:
-            span.set_attribute(GEN_AI_RESPONSE_MODEL, info.response_model)
+            attrs[GEN_AI_RESPONSE_MODEL] = info.response_model
         if info.response_id:
-            span.set_attribute(GEN_AI_RESPONSE_ID, info.response_id)
+            attrs[GEN_AI_RESPONSE_ID] = info.response_id
         if info.finish_reasons:
-            span.set_attribute(GEN_AI_RESPONSE_FINISH_REASONS, info.finish_reasons)
-        if info.usage is not None:
+            attrs[GEN_AI_RESPONSE_FINISH_REASONS] = info.finish_reasons
+        usage = info.usage
+        if usage is not None:
             for field_name, attribute in _USAGE_SPAN_ATTRIBUTES:
-                value = getattr(info.usage, field_name)
+                value = getattr(usage, field_name)
                 if value is not None:
-                    span.set_attribute(attribute, value)
-        if info.attributes:
-            span.set_attributes(info.attributes)
+                    attrs[attribute] = value
         if info.output_messages and self._telemetry.capture:
-            span.set_attribute(
-                GEN_AI_OUTPUT_MESSAGES, bounded_json(info.output_messages, self._telemetry.content_max_length)
-            )
+            attrs[GEN_AI_OUTPUT_MESSAGES] = bounded_json(info.output_messages, self._telemetry.content_max_length)
+        return attrs

@@ -23,6 +23,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Awaitable, Iterator
 from contextvars import ContextVar
+from time import perf_counter
 from types import TracebackType
 from typing import Any
 
@@ -268,7 +269,7 @@ def route_result(invocation: Invocation, result: Any, raw_allowed: bool = True) 
     try:
         kind = invocation.result_kind(result)
         if kind is ResultKind.PARSED:
-            invocation.finish(invocation.response_info(result))
+            invocation.finish_with(result)
             return result
         if kind is ResultKind.STREAM:
             return SyncStreamProxy(result, invocation)
@@ -290,10 +291,11 @@ def route_result(invocation: Invocation, result: Any, raw_allowed: bool = True) 
 def _finish_read_response(invocation: Invocation, result: Any) -> None:
     # The body is in memory already: parse it now (the SDK caches the parsed value for the
     # caller) so the call ends with its real duration and usage.
+    end = perf_counter()
     try:
         parsed = result.parse()
     except Exception:
         # The caller meets the same error when they parse; the HTTP exchange itself is over.
-        invocation.finish(None)
+        invocation.finish(None, end)
         return
-    invocation.finish(invocation.response_info(parsed))
+    invocation.finish(invocation.response_info(parsed), end)

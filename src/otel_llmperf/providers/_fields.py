@@ -29,13 +29,23 @@ def given(value: Any) -> Any:
     return value
 
 
+_ABSENT = object()
+
+
 def field(obj: Any, name: str) -> Any:
     """``obj[name]`` for mappings, ``obj.name`` otherwise, ``None`` when absent."""
+    # Hot path (every response and stream chunk): plain dicts and SDK models first; the
+    # Mapping ABC check is slow and only needed for exotic mapping types.
     if obj is None:
         return None
+    if type(obj) is dict:
+        return obj.get(name)
+    value = getattr(obj, name, _ABSENT)
+    if value is not _ABSENT:
+        return value
     if isinstance(obj, Mapping):
         return obj.get(name)
-    return getattr(obj, name, None)
+    return None
 
 
 def number(value: Any) -> float | int | None:
@@ -43,6 +53,11 @@ def number(value: Any) -> float | int | None:
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return value
     return None
+
+
+def count(value: Any) -> int | None:
+    """A non-negative int (not a bool), else ``None``: the shape of every token count."""
+    return value if type(value) is int and value >= 0 else None
 
 
 def positive_int(value: Any, allow_zero: bool = False) -> int | None:

@@ -57,6 +57,7 @@ def set_extra_hosts(hosts: Mapping[str, str]) -> None:
     with _lock:
         _extra = tuple((suffix.lower().lstrip("."), provider) for suffix, provider in hosts.items())
         _cache.clear()
+        _by_url.clear()
 
 
 def provider_for_host(host: str, client_class: str = "", default: str = P.OPENAI.value) -> str:
@@ -80,8 +81,7 @@ def provider_for_host(host: str, client_class: str = "", default: str = P.OPENAI
     return found
 
 
-def describe(base_url: Any, client_class: str = "") -> tuple[str | None, int | None, str]:
-    """(host, port, provider) of an SDK client's base URL; host and port ``None`` when unknown."""
+def _describe(base_url: Any, client_class: str) -> tuple[str | None, int | None, str]:
     host = getattr(base_url, "host", None)
     if not isinstance(host, str) or not host:
         return None, None, P.AZURE_AI_OPENAI.value if client_class in _AZURE_CLIENTS else P.OPENAI.value
@@ -90,3 +90,23 @@ def describe(base_url: Any, client_class: str = "") -> tuple[str | None, int | N
     if not isinstance(port, int):
         port = _DEFAULT_PORTS.get(str(getattr(base_url, "scheme", "https")))
     return host, port, provider_for_host(host, client_class)
+
+
+# A client keeps one base URL object for its life: remember what it said by identity, so the
+# per-call cost is one dict lookup instead of parsing the URL's host. The URL object is kept in
+# the entry, so its id cannot be reused while the entry exists.
+_by_url: dict[tuple[int, str], tuple[Any, tuple[str | None, int | None, str]]] = {}
+
+
+def describe(base_url: Any, client_class: str = "") -> tuple[str | None, int | None, str]:
+    """(host, port, provider) of an SDK client's base URL; host and port ``None`` when unknown."""
+    key = (id(base_url), client_class)
+    entry = _by_url.get(key)
+    if entry is not None and entry[0] is base_url:
+        return entry[1]
+    found = _describe(base_url, client_class)
+    with _lock:
+        if len(_by_url) >= _CACHE_LIMIT:
+            _by_url.clear()
+        _by_url[key] = (base_url, found)
+    return found

@@ -36,7 +36,16 @@ from opentelemetry.semconv._incubating.attributes.openai_attributes import (
 )
 
 from otel_llmperf.providers import hosts
-from otel_llmperf.providers._fields import OMITTED, field, given, number, omitted, positive_int, text_parts
+from otel_llmperf.providers._fields import (
+    OMITTED,
+    count,
+    field,
+    given,
+    number,
+    omitted,
+    positive_int,
+    text_parts,
+)
 from otel_llmperf.providers.base import (
     Api,
     Attributes,
@@ -215,18 +224,23 @@ def _no_messages(kwargs: Mapping[str, Any]) -> Messages | None:
 # --- response side ----------------------------------------------------------------------
 
 
-def _usage(usage: Any, prefix: str) -> Usage | None:
+_USAGE_KEYS = {
     # Chat and legacy completions say prompt/completion, the Responses API input/output.
+    "chat": ("prompt_tokens", "completion_tokens", "prompt_tokens_details", "completion_tokens_details"),
+    "responses": ("input_tokens", "output_tokens", "input_tokens_details", "output_tokens_details"),
+}
+
+
+def _usage(usage: Any, naming: str) -> Usage | None:
     if usage is None:
         return None
-    inputs, outputs = ("prompt", "completion") if prefix == "chat" else ("input", "output")
+    inputs, outputs, input_details, output_details = _USAGE_KEYS[naming]
     return Usage(
-        input_tokens=positive_int(field(usage, f"{inputs}_tokens"), allow_zero=True),
-        output_tokens=positive_int(field(usage, f"{outputs}_tokens"), allow_zero=True),
-        cache_read_input_tokens=positive_int(field(field(usage, f"{inputs}_tokens_details"), "cached_tokens"), True),
-        reasoning_output_tokens=positive_int(
-            field(field(usage, f"{outputs}_tokens_details"), "reasoning_tokens"), allow_zero=True
-        ),
+        count(field(usage, inputs)),
+        count(field(usage, outputs)),
+        count(field(field(usage, input_details), "cached_tokens")),
+        None,
+        count(field(field(usage, output_details), "reasoning_tokens")),
     )
 
 
@@ -273,8 +287,8 @@ def _choices_response_info(response: Any, capture: bool, output: Callable[[Any],
     return ResponseInfo(
         response_model=field(response, "model"),
         response_id=field(response, "id"),
-        finish_reasons=tuple(str(field(choice, "finish_reason") or "") for choice in choices),
-        usage=chat_usage(field(response, "usage")),
+        finish_reasons=tuple([str(field(choice, "finish_reason") or "") for choice in choices]),
+        usage=_usage(field(response, "usage"), "chat"),
         attributes=_openai_response_attributes(response),
         output_messages=[output(choice) for choice in choices] if capture else None,
     )
