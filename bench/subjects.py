@@ -97,6 +97,16 @@ SUBJECTS: dict[str, SubjectSpec] = {
             main=False,
         ),
         SubjectSpec(
+            "ours-nochunk",
+            "otel-llmperf, per-chunk metric off",
+            None,
+            None,
+            "otel-llmperf",
+            env={"OTEL_PYTHON_LLMPERF_CHUNK_METRICS": "false"},
+            note="variant: OTEL_PYTHON_LLMPERF_CHUNK_METRICS=false (no time_per_output_chunk; not the default)",
+            main=False,
+        ),
+        SubjectSpec(
             "openllmetry-nocontent",
             "OpenLLMetry, content capture off",
             "openllmetry",
@@ -199,7 +209,7 @@ class FloorSubject(Subject):
 
 def make_subject(spec: SubjectSpec, sinks: Sinks) -> Subject:
     """The worker-side object for ``spec``."""
-    if spec.name == "ours":
+    if spec.name in ("ours", "ours-nochunk"):
         return Ours(sinks)
     if spec.name == "floor":
         return FloorSubject(sinks)

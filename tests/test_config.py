@@ -37,6 +37,7 @@ def test_standard_variables_are_read() -> None:
             "OTEL_EXPORTER_PROMETHEUS_PORT": "9500",
             "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT": "True",
             "OTEL_PYTHON_LLMPERF_STREAM_USAGE": "TRUE",
+            "OTEL_PYTHON_LLMPERF_CHUNK_METRICS": "false",
             "OTEL_PYTHON_LLMPERF_CONTENT_MAX_LENGTH": "1000",
             "OTEL_PYTHON_LLMPERF_PROVIDER_HOSTS": "llm.internal=vllm, gw.example.com = litellm",
             "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS": "llmperf_openai,requests",
@@ -48,6 +49,7 @@ def test_standard_variables_are_read() -> None:
     assert settings.traces_otlp_protocol == "grpc" and settings.metrics_otlp_protocol == "http/protobuf"
     assert (settings.prometheus_host, settings.prometheus_port) == ("0.0.0.0", 9500)
     assert settings.capture_content is True and settings.stream_usage is True
+    assert settings.chunk_metrics is False
     assert settings.content_max_length == 1000
     assert dict(settings.provider_hosts) == {"llm.internal": "vllm", "gw.example.com": "litellm"}
     assert settings.disabled_instrumentations == frozenset({"llmperf_openai", "requests"})

@@ -273,3 +273,15 @@ async def test_openai_chat_connection_refused_is_recorded(
         await resolve(client.chat.completions.create(model=MODEL, messages=MESSAGES))
     assert only_span(span_exporter).attributes["error.type"] == "APIConnectionError"
     assert total_count(metric_reader, DURATION, {"error.type": "APIConnectionError"}) == 1
+
+
+async def test_openai_chat_stream_without_chunk_metrics(
+    instrument: Any, client: Any, span_exporter: InMemorySpanExporter, metric_reader: InMemoryMetricReader
+) -> None:
+    """chunk_metrics=False drops only the per-chunk histogram; per-call stream timings stay."""
+    instrument(chunk_metrics=False, stream_usage=True)
+    await drain(await resolve(client.chat.completions.create(model=MODEL, messages=MESSAGES, stream=True)))
+    assert points(metric_reader, PER_CHUNK) == []
+    assert total_count(metric_reader, TTFC) == 1
+    assert total_count(metric_reader, PER_TOKEN) == 1
+    assert "gen_ai.response.time_to_first_chunk" in (only_span(span_exporter).attributes or {})

@@ -30,6 +30,7 @@ from opentelemetry.sdk.environment_variables import (
 )
 
 from otel_llmperf.environment_variables import (
+    OTEL_PYTHON_LLMPERF_CHUNK_METRICS,
     OTEL_PYTHON_LLMPERF_CONTENT_MAX_LENGTH,
     OTEL_PYTHON_LLMPERF_PROVIDER_HOSTS,
     OTEL_PYTHON_LLMPERF_STREAM_USAGE,
@@ -58,6 +59,7 @@ class Settings:
     capture_content: bool = False
     content_max_length: int = DEFAULT_CONTENT_MAX_LENGTH
     stream_usage: bool = False
+    chunk_metrics: bool = True
     provider_hosts: Mapping[str, str] = field(default_factory=dict)
     service_name: str | None = None
     traces_exporter: tuple[str, ...] = ()
@@ -177,6 +179,7 @@ _KWARGS = frozenset(
         "capture_content",
         "content_max_length",
         "stream_usage",
+        "chunk_metrics",
         "provider_hosts",
         "service_name",
         "traces_exporter",
@@ -228,6 +231,7 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) ->
             10**7,
         ),
         stream_usage=parse_bool(*source("stream_usage", OTEL_PYTHON_LLMPERF_STREAM_USAGE), False),
+        chunk_metrics=parse_bool(*source("chunk_metrics", OTEL_PYTHON_LLMPERF_CHUNK_METRICS), True),
         provider_hosts=parse_provider_hosts(source("provider_hosts", OTEL_PYTHON_LLMPERF_PROVIDER_HOSTS)[1]),
         service_name=source("service_name", OTEL_SERVICE_NAME)[1],
         traces_exporter=parse_exporters(

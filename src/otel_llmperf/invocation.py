@@ -85,7 +85,16 @@ def error_type_of(error: BaseException) -> str:
 class Telemetry:
     """What every call of one provider needs, bound once at instrument time."""
 
-    __slots__ = ("adapter", "capture", "content_max_length", "enabled", "instruments", "stream_usage", "tracer")
+    __slots__ = (
+        "adapter",
+        "capture",
+        "chunk_metrics",
+        "content_max_length",
+        "enabled",
+        "instruments",
+        "stream_usage",
+        "tracer",
+    )
 
     def __init__(self, tracer: Tracer, instruments: Instruments, settings: Settings, adapter: ProviderAdapter) -> None:
         self.tracer = tracer
@@ -94,6 +103,7 @@ class Telemetry:
         self.capture = settings.capture_content
         self.content_max_length = settings.content_max_length
         self.stream_usage = settings.stream_usage
+        self.chunk_metrics = settings.chunk_metrics
         self.enabled = True
 
     def begin(self, api: Api, instance: Any, kwargs: dict[str, Any]) -> Invocation | None:
@@ -240,7 +250,7 @@ class Invocation:
             attrs = self.metric_attributes
             self.chunk_attributes = {**attrs, GEN_AI_RESPONSE_MODEL: model} if isinstance(model, str) else attrs
             instruments.time_to_first_chunk.record(now - self.start, self.chunk_attributes, self.context)
-        else:
+        elif self._telemetry.chunk_metrics:
             instruments.time_per_output_chunk.record(now - self._last_chunk_at, self.chunk_attributes, self.context)
         self._last_chunk_at = now
 
