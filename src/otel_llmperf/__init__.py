@@ -35,6 +35,7 @@ Variable                                                  Keyword               
 ``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT``    ``capture_content``          ``false``
 ``OTEL_PYTHON_LLMPERF_CONTENT_MAX_LENGTH``                ``content_max_length``       ``16384``
 ``OTEL_PYTHON_LLMPERF_STREAM_USAGE``                      ``stream_usage``             ``false``
+``OTEL_PYTHON_LLMPERF_CHUNK_METRICS``                     ``chunk_metrics``            ``true``
 ``OTEL_PYTHON_LLMPERF_PROVIDER_HOSTS``                    ``provider_hosts``           (built-in table)
 ``OTEL_SERVICE_NAME``                                     ``service_name``             ``unknown_service``
 ``OTEL_TRACES_EXPORTER`` (otlp, console, none)            ``traces_exporter``          otlp if an endpoint is set
