@@ -1,0 +1,28 @@
+# SPDX-License-Identifier: Apache-2.0
+"""The benchmark harness still runs (a smoke run; no timing is asserted here, ever)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parents[1] / "bench" / "run.py"
+
+
+def test_bench_quick_run_measures_ours_and_the_floor(tmp_path: Path) -> None:
+    stem = tmp_path / "smoke"
+    options = ["--quick", "--subjects", "ours,floor", "--skip-rss", "--skip-profile", "--out", str(stem)]
+    result = subprocess.run(
+        [sys.executable, str(BENCH), *options],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    report = stem.with_suffix(".md").read_text()
+    assert "| otel-llmperf (ours) |" in report and "| floor (hand-written) |" in report
+    subjects = json.loads(stem.with_suffix(".json").read_text())["subjects"]
+    assert {"ours", "floor"} <= set(subjects)
