@@ -12,6 +12,8 @@ from typing import Any
 
 import openai
 import pytest
+from opentelemetry.sdk._logs import LoggerProvider
+from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter, SimpleLogRecordProcessor
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import TracerProvider
@@ -20,6 +22,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 import otel_llmperf
 from fakeserver import FakeServerProcess, start_fake_server
+from otel_llmperf.registry import REGISTRY
 
 # Small, fixed latencies keep the suite fast while every timing metric stays non-zero.
 SERVER_OPTIONS = {"ttft": 0.02, "token_delay": 0.002, "output_tokens": 5, "seed": 1}
@@ -49,15 +52,32 @@ def fixture_meter_provider(metric_reader: InMemoryMetricReader) -> Iterator[Mete
     provider.shutdown()
 
 
+@pytest.fixture(name="log_exporter")
+def fixture_log_exporter() -> InMemoryLogRecordExporter:
+    return InMemoryLogRecordExporter()
+
+
+@pytest.fixture(name="logger_provider")
+def fixture_logger_provider(log_exporter: InMemoryLogRecordExporter) -> LoggerProvider:
+    provider = LoggerProvider()
+    provider.add_log_record_processor(SimpleLogRecordProcessor(log_exporter))
+    return provider
+
+
 @pytest.fixture(name="instrument")
-def fixture_instrument(tracer_provider: TracerProvider, meter_provider: MeterProvider) -> Iterator[Callable[..., None]]:
+def fixture_instrument(
+    tracer_provider: TracerProvider, meter_provider: MeterProvider, logger_provider: LoggerProvider
+) -> Iterator[Callable[..., None]]:
     """Call with options (``capture_content=True``, ...) to instrument; undone after the test."""
 
     def do(**options: Any) -> None:
-        otel_llmperf.instrument(tracer_provider=tracer_provider, meter_provider=meter_provider, **options)
+        otel_llmperf.instrument(
+            tracer_provider=tracer_provider, meter_provider=meter_provider, logger_provider=logger_provider, **options
+        )
 
     yield do
     otel_llmperf.uninstrument()
+    REGISTRY.clear()  # calls remembered for feedback belong to this test
 
 
 @pytest.fixture(name="instrumented")

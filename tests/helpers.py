@@ -93,3 +93,20 @@ def total_count(reader: InMemoryMetricReader, name: str, where: Mapping[str, Any
         for point in points(reader, name)
         if all(point.attributes.get(key) == value for key, value in (where or {}).items())
     )
+
+
+def events(exporter: Any, name: str = "gen_ai.evaluation.result") -> list[Any]:
+    """The log records (events) of that name exported so far."""
+    return [data.log_record for data in exporter.get_finished_logs() if data.log_record.event_name == name]
+
+
+def counter_value(reader: InMemoryMetricReader, name: str, where: Mapping[str, Any] | None = None) -> float:
+    """The summed value of a counter over points whose attributes match ``where``."""
+    metric = metrics(reader).get(name)
+    if metric is None:
+        return 0
+    return sum(
+        point.value  # type: ignore[attr-defined]
+        for point in metric.data.data_points
+        if all(point.attributes.get(key) == value for key, value in (where or {}).items())
+    )

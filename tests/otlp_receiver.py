@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from opentelemetry.proto.collector.logs.v1 import logs_service_pb2, logs_service_pb2_grpc
 from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2, metrics_service_pb2_grpc
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
 
@@ -26,6 +27,7 @@ class Received:
 
     traces: list[trace_service_pb2.ExportTraceServiceRequest] = field(default_factory=list)
     metrics: list[metrics_service_pb2.ExportMetricsServiceRequest] = field(default_factory=list)
+    logs: list[logs_service_pb2.ExportLogsServiceRequest] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def span_names(self) -> set[str]:
@@ -49,6 +51,17 @@ class Received:
                 for scope in resource.scope_metrics
                 for metric in scope.metrics
             }
+
+    def event_names(self) -> list[str]:
+        """Event names of every log record received."""
+        with self.lock:
+            return [
+                record.event_name
+                for request in self.logs
+                for resource in request.resource_logs
+                for scope in resource.scope_logs
+                for record in scope.log_records
+            ]
 
     def spans(self) -> list[Any]:
         """Every span received (protobuf messages)."""
@@ -78,6 +91,11 @@ def _handler(received: Received) -> type[BaseHTTPRequestHandler]:
                 with received.lock:
                     received.metrics.append(request)
                 reply = metrics_service_pb2.ExportMetricsServiceResponse()
+            elif self.path == "/v1/logs":
+                request = logs_service_pb2.ExportLogsServiceRequest.FromString(body)
+                with received.lock:
+                    received.logs.append(request)
+                reply = logs_service_pb2.ExportLogsServiceResponse()
             else:
                 self.send_error(404)
                 return
@@ -128,7 +146,14 @@ def grpc_receiver() -> Iterator[tuple[str, Received]]:
                 received.metrics.append(request)
             return metrics_service_pb2.ExportMetricsServiceResponse()
 
+    class Logs(logs_service_pb2_grpc.LogsServiceServicer):
+        def Export(self, request: Any, context: Any) -> Any:
+            with received.lock:
+                received.logs.append(request)
+            return logs_service_pb2.ExportLogsServiceResponse()
+
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
+    logs_service_pb2_grpc.add_LogsServiceServicer_to_server(Logs(), server)
     trace_service_pb2_grpc.add_TraceServiceServicer_to_server(Traces(), server)
     metrics_service_pb2_grpc.add_MetricsServiceServicer_to_server(Metrics(), server)
     port = server.add_insecure_port("127.0.0.1:0")

@@ -44,14 +44,21 @@ def test_every_contract_series_is_scraped_with_semconv_buckets(
     stream = client.chat.completions.create(model="scraped", messages=[{"role": "user", "content": "hi"}], stream=True)
     for _chunk in stream:
         pass
+    otel_llmperf.record_feedback("nps", 9, response=stream)
+    otel_llmperf.record_evaluation("judge", score=0.9, predicted=True, expected=True, response=stream)
 
     assert scrape_setup.prometheus_port
     families = scrape(scrape_setup.prometheus_port)
     for spec in CONTRACT:
-        family = families.get(spec.prometheus)
+        # The text parser names a counter's family without its _total suffix.
+        family = families.get(spec.prometheus.removesuffix("_total"))
         assert family is not None, f"{spec.prometheus} missing; have {sorted(families)}"
-        assert family.type == "histogram"
+        assert family.type == spec.kind
         samples = family.samples
+        if spec.kind == "counter":
+            assert {sample.name for sample in samples} == {spec.prometheus}
+            assert samples[0].labels["gen_ai_request_model"] == "scraped"
+            continue
         assert {sample.name for sample in samples} >= {f"{spec.prometheus}_bucket", f"{spec.prometheus}_count"}
         bounds = sorted(
             {float(sample.labels["le"]) for sample in samples if sample.name.endswith("_bucket")} - {float("inf")}
@@ -60,4 +67,5 @@ def test_every_contract_series_is_scraped_with_semconv_buckets(
         labels = next(sample.labels for sample in samples if sample.name.endswith("_count"))
         assert labels["gen_ai_request_model"] == "scraped"
         assert labels["gen_ai_provider_name"] == "openai"
-        assert labels["server_address"] == "127.0.0.1"
+        if spec.name.startswith("gen_ai.") or spec.name.startswith("llmperf.client."):
+            assert labels["server_address"] == "127.0.0.1"  # call metrics; feedback has no server

@@ -24,16 +24,24 @@ def test_otlp_export_reaches_a_receiver(protocol: str, fake_server: FakeServerPr
     with receiver as (endpoint, received):
         settings = load_settings({}, otlp_endpoint=endpoint, otlp_protocol=protocol, metrics_exporter="otlp")
         setup = build_providers(settings)
-        assert setup.traces == f"otlp ({protocol})" and setup.metrics == f"otlp ({protocol})"
-        otel_llmperf.instrument(tracer_provider=setup.tracer_provider, meter_provider=setup.meter_provider)
+        assert setup.traces == setup.metrics == setup.events == f"otlp ({protocol})"
+        otel_llmperf.instrument(
+            tracer_provider=setup.tracer_provider,
+            meter_provider=setup.meter_provider,
+            logger_provider=setup.logger_provider,
+        )
         try:
             client = openai.OpenAI(base_url=fake_server.base_url, api_key="k", max_retries=0)
-            client.chat.completions.create(model="otlp-model", messages=[{"role": "user", "content": "hi"}])
+            response = client.chat.completions.create(model="otlp-model", messages=[{"role": "user", "content": "hi"}])
+            otel_llmperf.record_feedback("thumbs", True, response=response)
         finally:
             otel_llmperf.uninstrument()
             setup.shutdown()  # flushes both providers
         assert "chat otlp-model" in received.span_names()
-        assert {"gen_ai.client.operation.duration", "gen_ai.client.token.usage"} <= received.metric_names()
+        assert {"gen_ai.client.operation.duration", "gen_ai.client.token.usage", "llmperf.feedback"} <= (
+            received.metric_names()
+        )
+        assert received.event_names() == ["gen_ai.evaluation.result"]
         (span,) = received.spans()
         attributes = {item.key: item.value for item in span.attributes}
         assert attributes["gen_ai.request.model"].string_value == "otlp-model"
@@ -74,4 +82,4 @@ def test_grpc_without_the_extra_warns(monkeypatch: pytest.MonkeyPatch, caplog: p
 def test_signals_without_exporters_stay_off() -> None:
     setup = build_providers(load_settings({}, traces_exporter="none", metrics_exporter="none"))
     assert setup.tracer_provider is None and setup.meter_provider is None
-    assert setup.describe() == "traces → off; metrics → off"
+    assert setup.describe() == "traces → off; metrics → off; events → off"

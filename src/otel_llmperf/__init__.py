@@ -59,12 +59,37 @@ from typing import Any
 
 from opentelemetry.instrumentation.dependencies import get_dependency_conflicts
 
-from otel_llmperf import setup
+from otel_llmperf import experiments, setup
+from otel_llmperf.calllog import JsonFormatter
 from otel_llmperf.config import load_settings
-from otel_llmperf.instrumentor import INSTRUMENTORS, LLMPerfInstrumentor, OpenAIInstrumentor
+from otel_llmperf.errors import FeedbackError, InvalidFeedbackToken
+from otel_llmperf.evaluation import DatasetEvaluation, Scores, evaluate_dataset, record_evaluation
+from otel_llmperf.experiments import current_variant, variant
+from otel_llmperf.feedback import Feedback, feedback_token, record_feedback
+from otel_llmperf.instrumentor import INSTRUMENTORS, LLMPerfInstrumentor, OpenAIInstrumentor, activate
+from otel_llmperf.privacy import basic_redactor
 from otel_llmperf.version import __version__
 
-__all__ = ["LLMPerfInstrumentor", "OpenAIInstrumentor", "__version__", "instrument", "uninstrument"]
+__all__ = [
+    "DatasetEvaluation",
+    "Feedback",
+    "FeedbackError",
+    "InvalidFeedbackToken",
+    "JsonFormatter",
+    "LLMPerfInstrumentor",
+    "OpenAIInstrumentor",
+    "Scores",
+    "__version__",
+    "basic_redactor",
+    "current_variant",
+    "evaluate_dataset",
+    "feedback_token",
+    "instrument",
+    "record_evaluation",
+    "record_feedback",
+    "uninstrument",
+    "variant",
+]
 
 _logger = logging.getLogger("otel_llmperf")
 _lock = threading.Lock()
@@ -75,6 +100,7 @@ def instrument(
     *,
     tracer_provider: Any = None,
     meter_provider: Any = None,
+    logger_provider: Any = None,
     prometheus_registry: Any = None,
     **options: Any,
 ) -> None:
@@ -91,6 +117,7 @@ def instrument(
             described = setup.ensure_global_providers(settings, prometheus_registry).describe()
         else:
             described = "using the given tracer and meter providers"
+        activate(settings, meter_provider, logger_provider)
         done, skipped = [], []
         for cls in INSTRUMENTORS:
             adapter = cls.adapter
@@ -130,3 +157,4 @@ def uninstrument() -> None:
         for instrumentor in reversed(_active):
             instrumentor.uninstrument()
         _active.clear()
+        experiments.stop_propagating()

@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from opentelemetry.environment_variables import OTEL_METRICS_EXPORTER, OTEL_TRACES_EXPORTER
+from opentelemetry.environment_variables import OTEL_LOGS_EXPORTER, OTEL_METRICS_EXPORTER, OTEL_TRACES_EXPORTER
 from opentelemetry.instrumentation.environment_variables import OTEL_PYTHON_DISABLED_INSTRUMENTATIONS
 from opentelemetry.sdk.environment_variables import (
     OTEL_EXPORTER_OTLP_ENDPOINT,
+    OTEL_EXPORTER_OTLP_LOGS_ENDPOINT,
+    OTEL_EXPORTER_OTLP_LOGS_PROTOCOL,
     OTEL_EXPORTER_OTLP_METRICS_ENDPOINT,
     OTEL_EXPORTER_OTLP_METRICS_PROTOCOL,
     OTEL_EXPORTER_OTLP_PROTOCOL,
@@ -32,8 +34,17 @@ from opentelemetry.sdk.environment_variables import (
 from otel_llmperf.environment_variables import (
     OTEL_PYTHON_LLMPERF_CHUNK_METRICS,
     OTEL_PYTHON_LLMPERF_CONTENT_MAX_LENGTH,
+    OTEL_PYTHON_LLMPERF_FEEDBACK_MAX_CALLS,
+    OTEL_PYTHON_LLMPERF_FEEDBACK_RETENTION,
+    OTEL_PYTHON_LLMPERF_FEEDBACK_SECRET,
+    OTEL_PYTHON_LLMPERF_FEEDBACK_TOKEN_TTL,
+    OTEL_PYTHON_LLMPERF_LOG_CALLS,
+    OTEL_PYTHON_LLMPERF_MAX_VARIANTS,
     OTEL_PYTHON_LLMPERF_PROVIDER_HOSTS,
+    OTEL_PYTHON_LLMPERF_REDACTOR,
     OTEL_PYTHON_LLMPERF_STREAM_USAGE,
+    OTEL_PYTHON_LLMPERF_USER_ID_KEY,
+    OTEL_PYTHON_LLMPERF_VARIANT,
 )
 
 _logger = logging.getLogger("otel_llmperf")
@@ -42,6 +53,7 @@ _logger = logging.getLogger("otel_llmperf")
 OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
 
 TRACES_EXPORTERS = ("otlp", "console", "none")
+LOGS_EXPORTERS = ("otlp", "console", "none")
 METRICS_EXPORTERS = ("otlp", "prometheus", "console", "none")
 OTLP_PROTOCOLS = ("grpc", "http/protobuf")
 DEFAULT_PROMETHEUS_HOST = "127.0.0.1"
@@ -71,6 +83,18 @@ class Settings:
     prometheus_port: int = DEFAULT_PROMETHEUS_PORT
     disabled_instrumentations: frozenset[str] = frozenset()
     sdk_disabled: bool = False
+    logs_exporter: tuple[str, ...] = ()
+    logs_otlp_protocol: str = "http/protobuf"
+    variant: str | None = None
+    max_variants: int = 16
+    feedback_secret: bytes | None = field(default=None, repr=False)
+    feedback_token_ttl: float = 7 * 86400.0
+    feedback_max_calls: int = 10_000
+    feedback_retention: float = 3600.0
+    user_id_key: bytes | None = field(default=None, repr=False)
+    redact: Callable[[str], str] | None = None
+    redactor_failed: bool = False  # a redactor was asked for but could not be loaded: capture nothing
+    log_calls: bool = False
 
 
 def _env(environ: Mapping[str, str], name: str) -> str | None:
@@ -169,6 +193,62 @@ def _default_traces_exporter(environ: Mapping[str, str]) -> tuple[str, ...]:
     return ("otlp",) if configured else ()
 
 
+def _default_logs_exporter(environ: Mapping[str, str]) -> tuple[str, ...]:
+    configured = _env(environ, OTEL_EXPORTER_OTLP_ENDPOINT) or _env(environ, OTEL_EXPORTER_OTLP_LOGS_ENDPOINT)
+    return ("otlp",) if configured else ()
+
+
+def parse_variant(name: str, raw: str | None) -> str | None:
+    """A process-default variant name; an invalid one warns and is ignored."""
+    if raw is None:
+        return None
+    from otel_llmperf.labels import check_label
+
+    try:
+        return check_label("variant", raw)
+    except ValueError as error:
+        _logger.warning("%s: %s; no default variant", name, error)
+        return None
+
+
+def _secret(raw: str | None) -> bytes | None:
+    return raw.encode() if raw else None
+
+
+REDACTOR_GROUP = "otel_llmperf_redactors"
+
+
+def resolve_redactor(given: Any, name: str | None) -> tuple[Callable[[str], str] | None, bool]:
+    """The redaction hook: a callable keyword, else an entry point named by keyword or variable.
+
+    Returns ``(hook, failed)``; ``failed`` means one was asked for and could not be loaded, and
+    then nothing may be captured (privacy fails closed).
+    """
+    if callable(given):
+        return given, False
+    wanted = given if isinstance(given, str) and given else name
+    if not wanted:
+        return None, False
+    from importlib.metadata import entry_points
+
+    found = [ep for ep in entry_points(group=REDACTOR_GROUP) if ep.name == wanted]
+    try:
+        hook = found[0].load() if found else None
+    except Exception as error:  # a broken plugin must not break the application
+        _logger.warning("redactor %r failed to load (%s); content capture is disabled", wanted, error)
+        return None, True
+    if not callable(hook):
+        available = ", ".join(sorted(ep.name for ep in entry_points(group=REDACTOR_GROUP))) or "none"
+        _logger.warning(
+            "redactor %r is not registered in %s (available: %s); content capture is disabled",
+            wanted,
+            REDACTOR_GROUP,
+            available,
+        )
+        return None, True
+    return hook, False
+
+
 def _default_metrics_exporter(environ: Mapping[str, str]) -> tuple[str, ...]:
     configured = _env(environ, OTEL_EXPORTER_OTLP_ENDPOINT) or _env(environ, OTEL_EXPORTER_OTLP_METRICS_ENDPOINT)
     return ("prometheus", "otlp") if configured else ("prometheus",)
@@ -189,6 +269,16 @@ _KWARGS = frozenset(
         "prometheus_host",
         "prometheus_port",
         "disabled_instrumentations",
+        "variant",
+        "max_variants",
+        "feedback_secret",
+        "feedback_token_ttl",
+        "feedback_max_calls",
+        "feedback_retention",
+        "user_id_key",
+        "redact",
+        "log_calls",
+        "logs_exporter",
     }
 )
 
@@ -211,12 +301,14 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) ->
         raise TypeError(
             f"unknown keyword argument(s) {', '.join(sorted(unknown))}; allowed: {', '.join(sorted(_KWARGS))}"
         )
+    redact_given = overrides.pop("redact", None)
     kw = {key: _as_text(value) for key, value in overrides.items() if value is not None}
 
     def source(key: str, var: str) -> tuple[str, str | None]:
         # Keyword arguments win; the name in a warning says which one was wrong.
         return (key, kw[key]) if key in kw else (var, _env(env, var))
 
+    redact, redactor_failed = resolve_redactor(redact_given, _env(env, OTEL_PYTHON_LLMPERF_REDACTOR))
     protocol = parse_protocol(*source("otlp_protocol", OTEL_EXPORTER_OTLP_PROTOCOL), "http/protobuf")
     per_signal = "otlp_protocol" not in kw
     endpoint_given = "otlp_endpoint" in kw
@@ -261,4 +353,28 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) ->
             if item.strip()
         ),
         sdk_disabled=parse_bool(OTEL_SDK_DISABLED, _env(env, OTEL_SDK_DISABLED), False),
+        logs_exporter=parse_exporters(
+            *source("logs_exporter", OTEL_LOGS_EXPORTER),
+            LOGS_EXPORTERS,
+            ("otlp",) if endpoint_given else _default_logs_exporter(env),
+        ),
+        logs_otlp_protocol=parse_protocol(*source("", OTEL_EXPORTER_OTLP_LOGS_PROTOCOL), protocol)
+        if per_signal
+        else protocol,
+        variant=parse_variant(*source("variant", OTEL_PYTHON_LLMPERF_VARIANT)),
+        max_variants=parse_int(*source("max_variants", OTEL_PYTHON_LLMPERF_MAX_VARIANTS), 16, 1, 1000),
+        feedback_secret=_secret(source("feedback_secret", OTEL_PYTHON_LLMPERF_FEEDBACK_SECRET)[1]),
+        feedback_token_ttl=float(
+            parse_int(*source("feedback_token_ttl", OTEL_PYTHON_LLMPERF_FEEDBACK_TOKEN_TTL), 604800, 0, 10**9)
+        ),
+        feedback_max_calls=parse_int(
+            *source("feedback_max_calls", OTEL_PYTHON_LLMPERF_FEEDBACK_MAX_CALLS), 10_000, 0, 1_000_000
+        ),
+        feedback_retention=float(
+            parse_int(*source("feedback_retention", OTEL_PYTHON_LLMPERF_FEEDBACK_RETENTION), 3600, 1, 10**8)
+        ),
+        user_id_key=_secret(source("user_id_key", OTEL_PYTHON_LLMPERF_USER_ID_KEY)[1]),
+        redact=redact,
+        redactor_failed=redactor_failed,
+        log_calls=parse_bool(*source("log_calls", OTEL_PYTHON_LLMPERF_LOG_CALLS), False),
     )

@@ -45,3 +45,77 @@ Extra ``host-suffix=provider`` pairs, comma separated (``llm.internal=vllm``), t
 ``gen_ai.provider.name`` of OpenAI-compatible servers; checked before the built-in table.
 Keyword: ``provider_hosts`` (a mapping).
 """
+
+OTEL_PYTHON_LLMPERF_VARIANT = "OTEL_PYTHON_LLMPERF_VARIANT"
+"""
+.. envvar:: OTEL_PYTHON_LLMPERF_VARIANT
+
+The A/B variant of this process (``llmperf.variant`` on spans, metrics, feedback and
+evaluations) where no ``otel_llmperf.variant(...)`` block says otherwise. Keyword: ``variant``.
+"""
+
+OTEL_PYTHON_LLMPERF_MAX_VARIANTS = "OTEL_PYTHON_LLMPERF_MAX_VARIANTS"
+"""
+.. envvar:: OTEL_PYTHON_LLMPERF_MAX_VARIANTS
+
+How many distinct variant names are kept; later ones fold into ``_other`` with a warning, so a
+bug cannot explode metric cardinality. Default: ``16``. Keyword: ``max_variants``.
+"""
+
+OTEL_PYTHON_LLMPERF_FEEDBACK_SECRET = "OTEL_PYTHON_LLMPERF_FEEDBACK_SECRET"
+"""
+.. envvar:: OTEL_PYTHON_LLMPERF_FEEDBACK_SECRET
+
+Secret that signs feedback tokens (HMAC-SHA256). With it set, unsigned, forged or altered
+tokens are rejected. Every process that issues or accepts tokens needs the same value.
+Keyword: ``feedback_secret``.
+"""
+
+OTEL_PYTHON_LLMPERF_FEEDBACK_TOKEN_TTL = "OTEL_PYTHON_LLMPERF_FEEDBACK_TOKEN_TTL"
+"""
+.. envvar:: OTEL_PYTHON_LLMPERF_FEEDBACK_TOKEN_TTL
+
+Seconds a feedback token stays valid; ``0`` means forever. Default: ``604800`` (7 days).
+Keyword: ``feedback_token_ttl``.
+"""
+
+OTEL_PYTHON_LLMPERF_FEEDBACK_MAX_CALLS = "OTEL_PYTHON_LLMPERF_FEEDBACK_MAX_CALLS"
+"""
+.. envvar:: OTEL_PYTHON_LLMPERF_FEEDBACK_MAX_CALLS
+
+How many recent calls are remembered (by response id) so later feedback is attributed to
+their model, provider, operation and variant; the oldest go first. ``0`` remembers none.
+Default: ``10000`` (a few MB at most). Keyword: ``feedback_max_calls``.
+"""
+
+OTEL_PYTHON_LLMPERF_FEEDBACK_RETENTION = "OTEL_PYTHON_LLMPERF_FEEDBACK_RETENTION"
+"""
+.. envvar:: OTEL_PYTHON_LLMPERF_FEEDBACK_RETENTION
+
+Seconds a call is remembered for feedback. Default: ``3600``. Keyword: ``feedback_retention``.
+"""
+
+OTEL_PYTHON_LLMPERF_USER_ID_KEY = "OTEL_PYTHON_LLMPERF_USER_ID_KEY"
+"""
+.. envvar:: OTEL_PYTHON_LLMPERF_USER_ID_KEY
+
+Key of the HMAC-SHA256 that turns user identifiers into ``user.hash``. Without it user
+identifiers are dropped, never exported. Keyword: ``user_id_key``.
+"""
+
+OTEL_PYTHON_LLMPERF_REDACTOR = "OTEL_PYTHON_LLMPERF_REDACTOR"
+"""
+.. envvar:: OTEL_PYTHON_LLMPERF_REDACTOR
+
+Name of a redaction hook registered in the ``otel_llmperf_redactors`` entry-point group
+(``basic`` ships with the package) that rewrites every captured text before it reaches a span
+or an event. Keyword: ``redact`` (a callable ``str -> str``, or such a name).
+"""
+
+OTEL_PYTHON_LLMPERF_LOG_CALLS = "OTEL_PYTHON_LLMPERF_LOG_CALLS"
+"""
+.. envvar:: OTEL_PYTHON_LLMPERF_LOG_CALLS
+
+``true`` writes one structured record per LLM call to the ``otel_llmperf.calls`` logger.
+Default: ``false``. Keyword: ``log_calls``.
+"""

@@ -21,7 +21,7 @@ from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type:
 from opentelemetry.semconv.schemas import Schemas
 from wrapt import wrap_function_wrapper
 
-from otel_llmperf import setup
+from otel_llmperf import experiments, setup, signals
 from otel_llmperf.config import Settings, load_settings
 from otel_llmperf.instruments import Instruments
 from otel_llmperf.invocation import Telemetry
@@ -80,10 +80,14 @@ class LLMPerfInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         settings: Settings = kwargs.get("settings") or load_settings()
         tracer_provider = kwargs.get("tracer_provider")
         meter_provider = kwargs.get("meter_provider")
+        logger_provider = kwargs.get("logger_provider")
         described = None
         if tracer_provider is None or meter_provider is None:
             # The zero-code path: without a distro nobody configured the SDK, so we do.
             described = setup.ensure_global_providers(settings).describe()
+        if not kwargs.get("quiet"):
+            # Used on its own (opentelemetry-instrument): feedback, evaluations and variants too.
+            activate(settings, meter_provider, logger_provider)
         hosts.set_extra_hosts(settings.provider_hosts)
         telemetry = Telemetry(
             trace.get_tracer(SCOPE, __version__, tracer_provider, schema_url=SCHEMA_URL),
@@ -123,11 +127,20 @@ class LLMPerfInstrumentor(BaseInstrumentor):  # type: ignore[misc]
                     patch.name,
                 )
         self._patches = []
+        if not kwargs.get("quiet"):
+            experiments.stop_propagating()
 
     @property
     def patched_count(self) -> int:
         """How many SDK methods are currently wrapped."""
         return len(getattr(self, "_patches", []))
+
+
+def activate(settings: Settings, meter_provider: Any = None, logger_provider: Any = None) -> None:
+    """Bind feedback, evaluations and variants to these settings and providers."""
+    signals.configure(settings, meter_provider, logger_provider)
+    experiments.configure(settings.variant, settings.max_variants)
+    experiments.propagate_to_threads()
 
 
 class OpenAIInstrumentor(LLMPerfInstrumentor):

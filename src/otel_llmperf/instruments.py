@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from opentelemetry.metrics import Histogram, Meter
+from opentelemetry.metrics import Counter, Histogram, Meter
 from opentelemetry.semconv._incubating.metrics.gen_ai_metrics import (
     GEN_AI_CLIENT_OPERATION_DURATION,
     GEN_AI_CLIENT_OPERATION_TIME_PER_OUTPUT_CHUNK,
@@ -28,7 +28,18 @@ TIME_PER_TOKEN_BUCKETS: tuple[float, ...] = (
     0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0, 2.5,
 )  # fmt: skip
 
+# Feedback ratings run 1-5, NPS 0-10; scales up to 100 land in the tens.
+FEEDBACK_SCORE_BUCKETS: tuple[float, ...] = (
+    0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 20, 30, 40, 50, 60, 70, 80, 90, 100,
+)  # fmt: skip
+# Evaluation scores live in [0, 1]; 0.95 separates "good" from "perfect".
+EVALUATION_SCORE_BUCKETS: tuple[float, ...] = (0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 1)
+
 LLMPERF_CLIENT_TIME_PER_OUTPUT_TOKEN = "llmperf.client.time_per_output_token"
+LLMPERF_FEEDBACK = "llmperf.feedback"
+LLMPERF_FEEDBACK_SCORE = "llmperf.feedback.score"
+LLMPERF_EVALUATION_SCORE = "llmperf.evaluation.score"
+LLMPERF_EVALUATION_OUTCOME = "llmperf.evaluation.outcome"
 
 
 @dataclass(frozen=True)
@@ -84,12 +95,51 @@ CONTRACT: tuple[MetricSpec, ...] = (
         TIME_PER_TOKEN_BUCKETS,
         "Mean time per output token after the first, in a stream whose output token count is known.",
     ),
+    MetricSpec(
+        LLMPERF_FEEDBACK,
+        "counter",
+        "{feedback}",
+        "llmperf_feedback_total",
+        (),
+        "User feedback about LLM calls, by kind (thumbs, rating, nps, label) and label.",
+    ),
+    MetricSpec(
+        LLMPERF_FEEDBACK_SCORE,
+        "histogram",
+        "1",
+        "llmperf_feedback_score",
+        FEEDBACK_SCORE_BUCKETS,
+        "Numeric user feedback: ratings on their declared scale and NPS answers (0-10).",
+    ),
+    MetricSpec(
+        LLMPERF_EVALUATION_SCORE,
+        "histogram",
+        "1",
+        "llmperf_evaluation_score",
+        EVALUATION_SCORE_BUCKETS,
+        "Evaluation scores in [0, 1], by gen_ai.evaluation.name.",
+    ),
+    MetricSpec(
+        LLMPERF_EVALUATION_OUTCOME,
+        "counter",
+        "{outcome}",
+        "llmperf_evaluation_outcome_total",
+        (),
+        "Classification outcomes (tp, fp, fn, tn) of evaluations: precision, recall, F1 and accuracy in PromQL.",
+    ),
 )
 
 _BY_NAME = {spec.name: spec for spec in CONTRACT}
 
 
-def _histogram(meter: Meter, name: str) -> Histogram:
+def counter(meter: Meter, name: str) -> Counter:
+    """The counter of the contract named ``name``."""
+    spec = _BY_NAME[name]
+    return meter.create_counter(name=spec.name, unit=spec.unit, description=spec.description)
+
+
+def histogram(meter: Meter, name: str) -> Histogram:
+    """The histogram of the contract named ``name``, with its advisory buckets."""
     spec = _BY_NAME[name]
     return meter.create_histogram(
         name=spec.name,
@@ -105,8 +155,8 @@ class Instruments:
     __slots__ = ("duration", "time_per_output_chunk", "time_per_output_token", "time_to_first_chunk", "token_usage")
 
     def __init__(self, meter: Meter) -> None:
-        self.duration = _histogram(meter, GEN_AI_CLIENT_OPERATION_DURATION)
-        self.token_usage = _histogram(meter, GEN_AI_CLIENT_TOKEN_USAGE)
-        self.time_to_first_chunk = _histogram(meter, GEN_AI_CLIENT_OPERATION_TIME_TO_FIRST_CHUNK)
-        self.time_per_output_chunk = _histogram(meter, GEN_AI_CLIENT_OPERATION_TIME_PER_OUTPUT_CHUNK)
-        self.time_per_output_token = _histogram(meter, LLMPERF_CLIENT_TIME_PER_OUTPUT_TOKEN)
+        self.duration = histogram(meter, GEN_AI_CLIENT_OPERATION_DURATION)
+        self.token_usage = histogram(meter, GEN_AI_CLIENT_TOKEN_USAGE)
+        self.time_to_first_chunk = histogram(meter, GEN_AI_CLIENT_OPERATION_TIME_TO_FIRST_CHUNK)
+        self.time_per_output_chunk = histogram(meter, GEN_AI_CLIENT_OPERATION_TIME_PER_OUTPUT_CHUNK)
+        self.time_per_output_token = histogram(meter, LLMPERF_CLIENT_TIME_PER_OUTPUT_TOKEN)

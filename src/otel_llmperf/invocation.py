@@ -36,14 +36,18 @@ from opentelemetry.semconv._incubating.attributes.gen_ai_attributes import (
     GEN_AI_USAGE_REASONING_OUTPUT_TOKENS,
     GenAiTokenTypeValues,
 )
+from opentelemetry.semconv._incubating.attributes.user_attributes import USER_HASH
 from opentelemetry.semconv.attributes.error_attributes import ERROR_TYPE
 from opentelemetry.semconv.attributes.server_attributes import SERVER_ADDRESS, SERVER_PORT
 from opentelemetry.trace import SpanKind, Status, StatusCode, Tracer
 
 from otel_llmperf import _errors
+from otel_llmperf.attributes import LLMPERF_VARIANT
+from otel_llmperf.calllog import log_call
 from otel_llmperf.config import Settings
+from otel_llmperf.experiments import current_variant
 from otel_llmperf.instruments import Instruments
-from otel_llmperf.privacy import bounded_json
+from otel_llmperf.privacy import bounded_json, hash_user_id, redact_messages
 from otel_llmperf.providers.base import (
     Api,
     Attributes,
@@ -53,6 +57,7 @@ from otel_llmperf.providers.base import (
     ResponseInfo,
     ResultKind,
 )
+from otel_llmperf.registry import REGISTRY, CallRecord
 
 # Documented outcomes of streams that did not run to their end.
 CANCELLED = "cancelled"  # closed (close(), with-exit, break + close) before the last chunk
@@ -92,15 +97,22 @@ class Telemetry:
         "content_max_length",
         "enabled",
         "instruments",
+        "log_calls",
+        "redact",
         "stream_usage",
         "tracer",
+        "user_id_key",
     )
 
     def __init__(self, tracer: Tracer, instruments: Instruments, settings: Settings, adapter: ProviderAdapter) -> None:
         self.tracer = tracer
         self.instruments = instruments
         self.adapter = adapter
-        self.capture = settings.capture_content
+        # A redactor that was asked for but failed to load turns capture off: fail closed.
+        self.capture = settings.capture_content and not settings.redactor_failed
+        self.redact = settings.redact
+        self.user_id_key = settings.user_id_key
+        self.log_calls = settings.log_calls
         self.content_max_length = settings.content_max_length
         self.stream_usage = settings.stream_usage
         self.chunk_metrics = settings.chunk_metrics
@@ -134,9 +146,11 @@ class Invocation:
         "kwargs",
         "metric_attributes",
         "recording",
+        "response_id",
         "span",
         "start",
         "stream",
+        "variant",
     )
 
     def __init__(self, telemetry: Telemetry, api: Api, instance: Any, kwargs: dict[str, Any]) -> None:
@@ -159,7 +173,11 @@ class Invocation:
             attrs[SERVER_ADDRESS] = request.server_address
             if request.server_port is not None:
                 attrs[SERVER_PORT] = request.server_port
+        self.variant = current_variant()
+        if self.variant:
+            attrs[LLMPERF_VARIANT] = self.variant
         self.metric_attributes = attrs
+        self.response_id: str | None = None
         self.chunk_attributes: Attributes | None = None
         self.folder: ChunkFolder | None = None
         self.done = False
@@ -172,6 +190,8 @@ class Invocation:
         span_attributes = self._request_attributes()
         span_attributes.update(attrs)
         span_attributes[GEN_AI_REQUEST_STREAM] = request.stream
+        if telemetry.user_id_key is not None and api.user_id is not None:
+            self._add_user_hash(span_attributes, telemetry.user_id_key)
         self.span = telemetry.tracer.start_span(name, kind=SpanKind.CLIENT, attributes=span_attributes)
         self.context = otel_context.set_value(_ACTIVE, True, trace.set_span_in_context(self.span))
         self.recording = self.span.is_recording()
@@ -188,9 +208,17 @@ class Invocation:
             _errors.report("reading request attributes", error)
             return {}
 
+    def _add_user_hash(self, attributes: Attributes, key: bytes) -> None:
+        try:
+            hashed = hash_user_id(self.api.user_id(self.kwargs) if self.api.user_id else None, key)
+            if hashed is not None:
+                attributes[USER_HASH] = hashed
+        except Exception as error:
+            _errors.report("hashing the user id", error)
+
     def _capture_input(self) -> None:
         try:
-            messages = self.api.input_messages(self.kwargs)
+            messages = redact_messages(self.api.input_messages(self.kwargs), self._telemetry.redact)
             if messages:
                 self.span.set_attribute(
                     GEN_AI_INPUT_MESSAGES, bounded_json(messages, self._telemetry.content_max_length)
@@ -286,13 +314,65 @@ class Invocation:
         self, end: float, info: ResponseInfo | None, error_type: str | None, error: BaseException | None, why: str
     ) -> None:
         try:
+            if info is not None and info.response_id:
+                self.response_id = info.response_id
             self._record(end, info, error_type)
             if self.recording:
                 self._describe_end(info, error_type, error, why)
+            parent = getattr(self.span, "parent", None)
+            REGISTRY.remember(self.call_record(), parent.span_id if parent is not None else None)
+            if self._telemetry.log_calls:
+                log_call(self._log_fields(end, info, error_type))
         except Exception as failure:
             _errors.report("finishing a call", failure)
         finally:
             self.span.end()
+
+    def call_record(self) -> CallRecord:
+        """What feedback about this call needs to know, at any point of its life."""
+        attrs = self.metric_attributes
+        model = attrs.get(GEN_AI_REQUEST_MODEL)
+        response_id = self.response_id or getattr(self.folder, "response_id", None)
+        return CallRecord(
+            model=model if isinstance(model, str) else None,
+            provider=str(attrs[GEN_AI_PROVIDER_NAME]),
+            operation=str(attrs[GEN_AI_OPERATION_NAME]),
+            variant=self.variant,
+            span_context=self.span.get_span_context(),
+            response_id=response_id if isinstance(response_id, str) else None,
+        )
+
+    def _log_fields(self, end: float, info: ResponseInfo | None, error_type: str | None) -> dict[str, Any]:
+        attrs = self.metric_attributes
+        context = self.span.get_span_context()
+        usage = info.usage if info is not None else None
+        fields: dict[str, Any] = {
+            "operation": attrs.get(GEN_AI_OPERATION_NAME),
+            "provider": attrs.get(GEN_AI_PROVIDER_NAME),
+            "model": attrs.get(GEN_AI_REQUEST_MODEL),
+            "response_model": info.response_model if info is not None else None,
+            "response_id": self.response_id,
+            "variant": self.variant,
+            "stream": self.stream,
+            "duration_s": round(max(end - self.start, 0.0), 6),
+            "time_to_first_chunk_s": round(self._first_chunk_at - self.start, 6)
+            if self._first_chunk_at is not None
+            else None,
+            "input_tokens": usage.input_tokens if usage is not None else None,
+            "output_tokens": usage.output_tokens if usage is not None else None,
+            "error_type": error_type,
+            "trace_id": f"{context.trace_id:032x}" if context.is_valid else None,
+            "span_id": f"{context.span_id:016x}" if context.is_valid else None,
+        }
+        telemetry = self._telemetry
+        if telemetry.capture:
+            inputs = redact_messages(self.api.input_messages(self.kwargs), telemetry.redact)
+            outputs = redact_messages(info.output_messages, telemetry.redact) if info is not None else None
+            if inputs:
+                fields["input_messages"] = bounded_json(inputs, telemetry.content_max_length)
+            if outputs:
+                fields["output_messages"] = bounded_json(outputs, telemetry.content_max_length)
+        return fields
 
     def _record(self, end: float, info: ResponseInfo | None, error_type: str | None) -> None:
         instruments = self._telemetry.instruments
@@ -346,5 +426,7 @@ class Invocation:
                 if value is not None:
                     attrs[attribute] = value
         if info.output_messages and self._telemetry.capture:
-            attrs[GEN_AI_OUTPUT_MESSAGES] = bounded_json(info.output_messages, self._telemetry.content_max_length)
+            outputs = redact_messages(info.output_messages, self._telemetry.redact)
+            if outputs:
+                attrs[GEN_AI_OUTPUT_MESSAGES] = bounded_json(outputs, self._telemetry.content_max_length)
         return attrs

@@ -39,15 +39,17 @@ class ProviderSetup:
 
     tracer_provider: trace.TracerProvider | None = None
     meter_provider: metrics.MeterProvider | None = None
+    logger_provider: Any = None
     traces: str = "off"
     metrics: str = "off"
+    events: str = "off"
     prometheus_port: int | None = None
     _servers: list[Any] = field(default_factory=list)
     _owned: list[Any] = field(default_factory=list)
 
     def describe(self) -> str:
         """One human line: which signals are active and where they go."""
-        return f"traces → {self.traces}; metrics → {self.metrics}"
+        return f"traces → {self.traces}; metrics → {self.metrics}; events → {self.events}"
 
     def shutdown(self) -> None:
         """Flush and stop what this set-up created (servers and providers); used by tests and the demo."""
@@ -126,6 +128,40 @@ def _prometheus_reader(settings: Settings, setup: ProviderSetup, registry: Any) 
     return PrometheusMetricReader(registry=registry)
 
 
+def _otlp_log_exporter(settings: Settings) -> Any:
+    protocol = settings.logs_otlp_protocol
+    kwargs = _signal_endpoint(settings, protocol, "v1/logs")
+    try:
+        if protocol == "grpc":
+            from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter as GrpcLog
+
+            return GrpcLog(**kwargs)
+        from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter as HttpLog
+
+        return HttpLog(**kwargs)
+    except ImportError:
+        _logger.warning("OTLP/gRPC log export needs `pip install 'otel-llmperf[grpc]'`; events are not exported")
+        return None
+
+
+def build_logger_provider(settings: Settings) -> tuple[Any, str]:
+    """A logger provider for the feedback/evaluation events, or ``None`` when no exporter is active."""
+    from opentelemetry.sdk._logs import LoggerProvider
+    from opentelemetry.sdk._logs.export import BatchLogRecordProcessor, ConsoleLogRecordExporter
+
+    exporters: list[tuple[str, Any]] = []
+    for name in settings.logs_exporter:
+        exporter = _otlp_log_exporter(settings) if name == "otlp" else ConsoleLogRecordExporter()
+        if exporter is not None:
+            exporters.append((f"otlp ({settings.logs_otlp_protocol})" if name == "otlp" else name, exporter))
+    if not exporters:
+        return None, "off"
+    provider = LoggerProvider(resource=_resource(settings))
+    for _label, exporter in exporters:
+        provider.add_log_record_processor(BatchLogRecordProcessor(exporter))
+    return provider, ", ".join(label for label, _ in exporters)
+
+
 def build_tracer_provider(settings: Settings) -> tuple[TracerProvider | None, str]:
     """A tracer provider with the configured exporters, or ``None`` when no exporter is active."""
     exporters: list[tuple[str, SpanExporter]] = []
@@ -178,13 +214,27 @@ def build_providers(
     setup.meter_provider, setup.metrics = build_meter_provider(
         settings, setup, prometheus_registry, extra_metric_readers
     )
-    setup._owned.extend(p for p in (setup.tracer_provider, setup.meter_provider) if p is not None)
+    setup.logger_provider, setup.events = build_logger_provider(settings)
+    setup._owned.extend(p for p in (setup.tracer_provider, setup.meter_provider, setup.logger_provider) if p)
     return setup
 
 
 def _configured(provider: object) -> bool:
     # The API hands out proxies until an application installs a real provider.
     return not isinstance(provider, trace.ProxyTracerProvider) and type(provider).__name__ != "_ProxyMeterProvider"
+
+
+def _ensure_logger_provider(settings: Settings, setup: ProviderSetup) -> None:
+    from opentelemetry import _logs
+
+    logger_provider = _logs.get_logger_provider()
+    if type(logger_provider).__name__ != "ProxyLoggerProvider":
+        setup.logger_provider, setup.events = logger_provider, "the application's logger provider"
+        return
+    built, setup.events = build_logger_provider(settings)
+    if built is not None:
+        _logs.set_logger_provider(built)
+        setup.logger_provider = built
 
 
 _global_lock = threading.Lock()
@@ -214,5 +264,6 @@ def ensure_global_providers(settings: Settings, prometheus_registry: Any = None)
             if built_meter is not None:
                 metrics.set_meter_provider(built_meter)
                 setup.meter_provider = built_meter
+        _ensure_logger_provider(settings, setup)
         _global_setup = setup
         return setup

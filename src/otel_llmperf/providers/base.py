@@ -95,6 +95,7 @@ class Api:
     response_info: Callable[[Any, bool], ResponseInfo]
     new_folder: Callable[[bool], ChunkFolder] | None = None
     stream_usage_option: bool = False  # accepts stream_options.include_usage
+    user_id: Callable[[Mapping[str, Any]], str | None] | None = None  # exported only hashed, if at all
 
 
 @dataclass(frozen=True)

@@ -221,6 +221,15 @@ def _no_messages(kwargs: Mapping[str, Any]) -> Messages | None:
     return None
 
 
+def request_user_id(kwargs: Mapping[str, Any]) -> str | None:
+    """The end-user identifier the caller passed (``safety_identifier`` or the older ``user``)."""
+    for key in ("safety_identifier", "user"):
+        value = given(kwargs.get(key))
+        if isinstance(value, str) and value:
+            return value
+    return None
+
+
 # --- response side ----------------------------------------------------------------------
 
 
@@ -489,6 +498,7 @@ CHAT_API = Api(
     response_info=chat_response_info,
     new_folder=lambda capture: ChoicesFolder(capture, chat=True),
     stream_usage_option=True,
+    user_id=request_user_id,
 )
 RESPONSES_API = Api(
     operation=CHAT,
@@ -496,12 +506,14 @@ RESPONSES_API = Api(
     input_messages=responses_input_messages,
     response_info=responses_response_info,
     new_folder=ResponsesFolder,
+    user_id=request_user_id,
 )
 EMBEDDINGS_API = Api(
     operation=EMBEDDINGS,
     request_attributes=embeddings_request_attributes,
     input_messages=_no_messages,
     response_info=embeddings_response_info,
+    user_id=request_user_id,
 )
 COMPLETIONS_API = Api(
     operation=TEXT_COMPLETION,
@@ -510,6 +522,7 @@ COMPLETIONS_API = Api(
     response_info=completions_response_info,
     new_folder=lambda capture: ChoicesFolder(capture, chat=False),
     stream_usage_option=True,
+    user_id=request_user_id,
 )
 
 

@@ -1,0 +1,156 @@
+# SPDX-License-Identifier: Apache-2.0
+"""A/B variants: ``with otel_llmperf.variant("b"):`` tags calls, feedback and evaluations.
+
+The active variant lives in a ``ContextVar``, so it follows ``await`` and asyncio tasks
+natively. Threads do not inherit context variables in CPython, so while otel-llmperf is
+instrumented, ``threading.Thread.start`` and ``ThreadPoolExecutor.submit`` carry the variant of
+the code that started them (and nothing else of the context).
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from contextvars import ContextVar
+from types import TracebackType
+from typing import Any, TypeVar
+
+from wrapt import wrap_function_wrapper
+
+from otel_llmperf.labels import OVERFLOW, BoundedLabels, check_label
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+_CURRENT: ContextVar[str | None] = ContextVar("otel_llmperf_variant", default=None)
+_OUTER: ContextVar[tuple[str | None, ...]] = ContextVar("otel_llmperf_outer_variants", default=())
+_default: str | None = None
+_names = BoundedLabels("llmperf.variant", 16)
+
+
+def configure(default: str | None, max_variants: int) -> None:
+    """Set the process default variant and the cap on distinct names (at instrument time)."""
+    global _default
+    _names.reset(max_variants)
+    _default = _names.admit(default) if default else None
+
+
+def current_variant() -> str | None:
+    """The variant in effect here: the innermost ``variant()`` block, else the process default."""
+    return _CURRENT.get() or _default
+
+
+class variant:
+    """Tag everything inside with ``llmperf.variant``; a context manager and a decorator.
+
+    >>> with variant("b"):
+    ...     pass  # calls, feedback and evaluations here carry llmperf.variant="b"
+    """
+
+    def __init__(self, name: str) -> None:
+        self.name = _names.admit(check_label("variant", name))
+
+    # The previous values live in a context variable too, not on this object, so one instance
+    # can be entered by many threads and tasks at once.
+    def __enter__(self) -> str:
+        _OUTER.set((*_OUTER.get(), _CURRENT.get()))
+        _CURRENT.set(self.name)
+        return self.name
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, error: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        outer = _OUTER.get()
+        _CURRENT.set(outer[-1] if outer else None)
+        _OUTER.set(outer[:-1])
+
+    async def __aenter__(self) -> str:
+        return self.__enter__()
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, error: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        self.__exit__(exc_type, error, traceback)
+
+    def __call__(self, function: _F) -> _F:
+        """Run every call of ``function`` (sync or async) inside this variant."""
+        name = self.name
+        if inspect.iscoroutinefunction(function):
+
+            @functools.wraps(function)
+            async def run_async(*args: Any, **kwargs: Any) -> Any:
+                token = _CURRENT.set(name)
+                try:
+                    return await function(*args, **kwargs)
+                finally:
+                    _CURRENT.reset(token)
+
+            return run_async  # type: ignore[return-value]
+
+        @functools.wraps(function)
+        def run(*args: Any, **kwargs: Any) -> Any:
+            token = _CURRENT.set(name)
+            try:
+                return function(*args, **kwargs)
+            finally:
+                _CURRENT.reset(token)
+
+        return run  # type: ignore[return-value]
+
+
+def _carry(value: str, function: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(function)
+    def with_variant(*args: Any, **kwargs: Any) -> Any:
+        token = _CURRENT.set(value)
+        try:
+            return function(*args, **kwargs)
+        finally:
+            _CURRENT.reset(token)
+
+    return with_variant
+
+
+def _thread_start(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    value = _CURRENT.get()
+    if value is not None:
+        # Per instance, so Thread subclasses that override run() are covered too.
+        instance.run = _carry(value, instance.run)
+    return wrapped(*args, **kwargs)
+
+
+def _executor_submit(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    value = _CURRENT.get()
+    if value is None or not args:
+        return wrapped(*args, **kwargs)
+    return wrapped(_carry(value, args[0]), *args[1:], **kwargs)
+
+
+_patched: list[tuple[Any, str, Any]] = []
+_patch_lock = threading.Lock()
+
+
+def propagate_to_threads() -> None:
+    """Carry the variant into threads and executor tasks started inside a ``variant()`` block."""
+    with _patch_lock:
+        if _patched:
+            return
+        for owner, name, wrapper in (
+            (threading.Thread, "start", _thread_start),
+            (ThreadPoolExecutor, "submit", _executor_submit),
+        ):
+            original = vars(owner)[name]
+            wrap_function_wrapper(owner, name, wrapper)
+            _patched.append((owner, name, original))
+
+
+def stop_propagating() -> None:
+    """Undo :func:`propagate_to_threads`, restoring the original methods."""
+    with _patch_lock:
+        while _patched:
+            owner, name, original = _patched.pop()
+            setattr(owner, name, original)
+
+
+__all__ = ["OVERFLOW", "configure", "current_variant", "propagate_to_threads", "stop_propagating", "variant"]

@@ -1,0 +1,124 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Feedback tokens: a short opaque string naming a call, to be handed back with feedback.
+
+Format ``lpf1.<payload>.<signature>``: the payload is base64url of compact JSON holding the
+call's response id, model, provider, operation, variant, span context and issue time; the
+signature is base64url of the first 16 bytes of HMAC-SHA256(secret, payload), or empty when no
+secret is configured. With a secret, verification rejects unsigned, forged, altered and expired
+tokens; the payload is never trusted before the signature is checked.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import json
+import time
+from typing import Any
+
+from opentelemetry.trace import SpanContext, TraceFlags
+
+from otel_llmperf.errors import InvalidFeedbackToken
+from otel_llmperf.labels import check_label
+from otel_llmperf.registry import MAX_STRING, CallRecord
+
+PREFIX = "lpf1"
+_SIGNATURE_BYTES = 16
+_MAX_TOKEN = 2048
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def _sign(secret: bytes, payload: str) -> str:
+    return _b64(hmac.new(secret, payload.encode("ascii"), hashlib.sha256).digest()[:_SIGNATURE_BYTES])
+
+
+def issue(record: CallRecord, secret: bytes | None, now: float | None = None) -> str:
+    """A token for ``record``, signed when ``secret`` is given."""
+    body: dict[str, Any] = {
+        "p": record.provider,
+        "o": record.operation,
+        "i": int(now if now is not None else time.time()),
+    }
+    if record.response_id:
+        body["r"] = record.response_id
+    if record.model:
+        body["m"] = record.model
+    if record.variant:
+        body["v"] = record.variant
+    context = record.span_context
+    if context is not None and context.is_valid:
+        body["t"] = f"{context.trace_id:032x}{context.span_id:016x}{int(context.trace_flags):02x}"
+    payload = _b64(json.dumps(body, separators=(",", ":"), ensure_ascii=True).encode("ascii"))
+    return f"{PREFIX}.{payload}.{_sign(secret, payload) if secret else ''}"
+
+
+def _text(body: dict[str, Any], key: str, field: str, required: bool = False) -> str | None:
+    value = body.get(key)
+    if value is None and not required:
+        return None
+    if not isinstance(value, str) or not value or len(value) > MAX_STRING or not value.isprintable():
+        raise InvalidFeedbackToken(f"token: {field} is missing or not a printable string of at most {MAX_STRING}")
+    return value
+
+
+def _span_context(value: Any) -> SpanContext | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or len(value) != 50:
+        raise InvalidFeedbackToken("token: span context is not 50 hex digits")
+    try:
+        trace_id, span_id, flags = int(value[:32], 16), int(value[32:48], 16), int(value[48:], 16)
+    except ValueError:
+        raise InvalidFeedbackToken("token: span context is not hexadecimal") from None
+    return SpanContext(trace_id, span_id, is_remote=True, trace_flags=TraceFlags(flags))
+
+
+def verify(token: object, secret: bytes | None, ttl: float, now: float | None = None) -> tuple[CallRecord, bool]:
+    """The call a token names and whether it was signed; :class:`InvalidFeedbackToken` otherwise."""
+    if not isinstance(token, str) or not token or len(token) > _MAX_TOKEN:
+        raise InvalidFeedbackToken(f"token must be a string from feedback_token() of at most {_MAX_TOKEN} characters")
+    parts = token.split(".")
+    if len(parts) != 3 or parts[0] != PREFIX:
+        raise InvalidFeedbackToken(f"token is not a feedback token (expected '{PREFIX}.<payload>.<signature>')")
+    _, payload, signature = parts
+    if secret is not None:
+        if not signature:
+            raise InvalidFeedbackToken("token is not signed, and this process requires signed tokens")
+        if not hmac.compare_digest(signature, _sign(secret, payload)):
+            raise InvalidFeedbackToken("token signature does not match: forged, altered or signed with another secret")
+    try:
+        body = json.loads(_unb64(payload))
+    except (binascii.Error, ValueError, UnicodeDecodeError):
+        raise InvalidFeedbackToken("token payload is not valid base64url JSON") from None
+    if not isinstance(body, dict):
+        raise InvalidFeedbackToken("token payload is not a JSON object")
+    issued = body.get("i")
+    if not isinstance(issued, int):
+        raise InvalidFeedbackToken("token: issue time is missing")
+    current = now if now is not None else time.time()
+    if ttl > 0 and current - issued > ttl:
+        raise InvalidFeedbackToken(f"token expired: issued {int(current - issued)} s ago, valid for {int(ttl)} s")
+    variant = body.get("v")
+    if variant is not None:
+        try:
+            variant = check_label("variant", variant)
+        except ValueError as error:
+            raise InvalidFeedbackToken(f"token: {error}") from None
+    record = CallRecord(
+        model=_text(body, "m", "model"),
+        provider=_text(body, "p", "provider", required=True) or "",
+        operation=_text(body, "o", "operation", required=True) or "",
+        variant=variant,
+        span_context=_span_context(body.get("t")),
+        response_id=_text(body, "r", "response id"),
+    )
+    return record, bool(signature)

@@ -1,0 +1,59 @@
+# SPDX-License-Identifier: Apache-2.0
+"""The map of recent calls stays bounded in count, age and memory under a flood of responses."""
+
+from __future__ import annotations
+
+import tracemalloc
+
+from opentelemetry.trace import SpanContext, TraceFlags
+
+from otel_llmperf.registry import MAX_STRING, CallRecord, CallRegistry, parent_key
+
+
+def record(index: int, model: str = "gpt-4o-mini") -> CallRecord:
+    context = SpanContext(index + 1, index + 1, is_remote=False, trace_flags=TraceFlags(1))
+    return CallRecord(model, "openai", "chat", None, context, f"chatcmpl-{index}")
+
+
+def test_a_flood_keeps_only_the_newest_calls() -> None:
+    registry = CallRegistry(max_calls=1000, retention=3600)
+    for index in range(100_000):
+        registry.remember(record(index), parent_span_id=10**9 + index)
+    assert len(registry) <= 3 * 1000
+    assert registry.find("chatcmpl-0") is None
+    newest = registry.find("chatcmpl-99999")
+    assert newest is not None and newest.response_id == "chatcmpl-99999"
+    assert registry.find(100_000) is not None  # by span id
+    assert registry.find(parent_key(10**9 + 99_999)) is newest  # by the span it was made in
+
+
+def test_memory_is_bounded_even_with_huge_strings() -> None:
+    registry = CallRegistry(max_calls=2000, retention=3600)
+    tracemalloc.start()
+    try:
+        for index in range(20_000):
+            registry.remember(record(index, model="m" * 100_000))
+        current, _peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    kept = registry.find("chatcmpl-19999")
+    assert kept is not None and kept.model is not None and len(kept.model) == MAX_STRING
+    assert current < 8 * 1024 * 1024  # 2000 calls: a few MB at most, not 2000 x 100 kB
+
+
+def test_calls_expire_after_the_retention() -> None:
+    now = [0.0]
+    registry = CallRegistry(max_calls=100, retention=60, clock=lambda: now[0])
+    registry.remember(record(1))
+    now[0] = 30.0
+    assert registry.find("chatcmpl-1") is not None
+    now[0] = 61.0
+    assert registry.find("chatcmpl-1") is None
+    registry.remember(record(2))  # insertion sweeps the expired ones out
+    assert registry.find(3) is not None and len(registry) == 2  # record(2): span id 3, response id
+
+
+def test_zero_size_remembers_nothing() -> None:
+    registry = CallRegistry(max_calls=0)
+    registry.remember(record(1))
+    assert len(registry) == 0 and registry.find("chatcmpl-1") is None
