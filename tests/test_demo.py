@@ -91,6 +91,24 @@ def test_demo_serves_metrics_prints_a_summary_and_stops_on_ctrl_c(demo: subproce
     assert wanted <= models
     assert "gen_ai_client_operation_time_to_first_chunk_seconds" in families
     assert "llmperf_client_time_per_output_token_seconds" in families  # the demo asks for stream usage
+    variants = {sample.labels.get("llmperf_variant") for sample in duration.samples}
+    assert {"a", "b"} <= variants
+
+    # Simulated users and judges: every feedback kind, scores, and evaluation outcomes.
+    deadline = time.monotonic() + 40
+    while True:
+        families = scrape(port)
+        feedback = families.get("llmperf_feedback")
+        kinds = {sample.labels["llmperf_feedback_kind"] for sample in feedback.samples} if feedback else set()
+        if kinds == {"thumbs", "rating", "nps", "label"} or time.monotonic() > deadline:
+            break
+        time.sleep(1)
+    assert kinds == {"thumbs", "rating", "nps", "label"}
+    for name in ("llmperf_feedback_score", "llmperf_evaluation_score", "llmperf_evaluation_outcome"):
+        assert name in families, name
+    outcomes = families["llmperf_evaluation_outcome"].samples
+    assert {"tp", "tn"} <= {sample.labels["llmperf_evaluation_outcome"] for sample in outcomes}
+    assert {"billing", "support", "sales"} <= {sample.labels.get("llmperf_evaluation_class") for sample in outcomes}
 
     demo.send_signal(signal.SIGINT)  # what Ctrl-C sends
     rest, _ = demo.communicate(timeout=60)

@@ -226,3 +226,22 @@ async def test_feedback_from_an_async_task_keeps_the_variant(
 
     await asyncio.gather(later())
     assert feedback_points(metric_reader)[0]["llmperf.variant"] == "concise"
+
+
+def test_the_call_map_stays_bounded_under_a_flood(instrument: Any, fake_server: Any) -> None:
+    """A flood of responses never grows the map past its size; old calls fall back to _unknown."""
+    import openai
+
+    from otel_llmperf.registry import REGISTRY
+
+    instrument(feedback_max_calls=50)
+    client = openai.OpenAI(base_url=fake_server.base_url, api_key="k", max_retries=0)
+    fast = {"x-fake-ttft": "0", "x-fake-token-delay": "0"}
+    responses = [
+        client.chat.completions.create(model=f"m{index % 3}", messages=MESSAGES, extra_headers=fast)
+        for index in range(200)
+    ]
+    assert len(REGISTRY) <= 3 * 50  # up to three keys per remembered call
+    assert not record_feedback("thumbs", True, response=responses[0]).matched
+    latest = record_feedback("thumbs", True, response=responses[-1])
+    assert latest.matched and latest.model == "m1"

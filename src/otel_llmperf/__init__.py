@@ -26,25 +26,48 @@ convention attributes, and these metrics (Prometheus names in brackets):
 * ``llmperf.client.time_per_output_token`` [``llmperf_client_time_per_output_token_seconds``],
   streams whose output token count is known.
 
+Trust signals, next to the latency metrics and with the same model/provider/variant labels::
+
+    otel_llmperf.record_feedback("thumbs", True, response=response)    # also rating, nps, label
+    token = otel_llmperf.feedback_token(response)                       # for feedback from a browser
+    otel_llmperf.record_feedback("rating", 4, token=token)             # in any process
+    otel_llmperf.record_evaluation("groundedness", score=0.8, predicted=True, expected=True, response=response)
+    otel_llmperf.evaluate_dataset("intent", pairs, classes=["a", "b", "c"], model="gpt-4o-mini")
+    with otel_llmperf.variant("b"):                                     # A/B: llmperf.variant="b"
+        ...
+
+Bad input to these raises :class:`FeedbackError` (a ``ValueError``) naming the field.
+
 Configuration: keyword arguments of :func:`instrument` or the environment variables below
 (keywords win). Bad values log a warning and fall back to the default; nothing raises.
 
-========================================================  ===========================  =====================
-Variable                                                  Keyword                      Default
-========================================================  ===========================  =====================
-``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT``    ``capture_content``          ``false``
-``OTEL_PYTHON_LLMPERF_CONTENT_MAX_LENGTH``                ``content_max_length``       ``16384``
-``OTEL_PYTHON_LLMPERF_STREAM_USAGE``                      ``stream_usage``             ``false``
-``OTEL_PYTHON_LLMPERF_CHUNK_METRICS``                     ``chunk_metrics``            ``true``
-``OTEL_PYTHON_LLMPERF_PROVIDER_HOSTS``                    ``provider_hosts``           (built-in table)
-``OTEL_SERVICE_NAME``                                     ``service_name``             ``unknown_service``
-``OTEL_TRACES_EXPORTER`` (otlp, console, none)            ``traces_exporter``          otlp if an endpoint is set
-``OTEL_METRICS_EXPORTER`` (otlp, prometheus, console)     ``metrics_exporter``         prometheus (+otlp if set)
-``OTEL_EXPORTER_OTLP_ENDPOINT`` (and ``_TRACES_``/``_METRICS_``)  ``otlp_endpoint``    unset
-``OTEL_EXPORTER_OTLP_PROTOCOL`` (grpc, http/protobuf)     ``otlp_protocol``            ``http/protobuf``
-``OTEL_EXPORTER_PROMETHEUS_HOST`` / ``_PORT``             ``prometheus_host`` / ``_port``  ``127.0.0.1:9464``
-``OTEL_PYTHON_DISABLED_INSTRUMENTATIONS``                 ``disabled_instrumentations``  none
-========================================================  ===========================  =====================
+=======================================================  =========================  ==========================
+Variable                                                 Keyword                    Default
+=======================================================  =========================  ==========================
+OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT       capture_content            false
+OTEL_PYTHON_LLMPERF_CONTENT_MAX_LENGTH                   content_max_length         16384
+OTEL_PYTHON_LLMPERF_STREAM_USAGE                         stream_usage               false
+OTEL_PYTHON_LLMPERF_CHUNK_METRICS                        chunk_metrics              true
+OTEL_PYTHON_LLMPERF_PROVIDER_HOSTS                       provider_hosts             the built-in table
+OTEL_PYTHON_LLMPERF_VARIANT                              variant                    none
+OTEL_PYTHON_LLMPERF_MAX_VARIANTS                         max_variants               16
+OTEL_PYTHON_LLMPERF_FEEDBACK_SECRET                      feedback_secret            unset: tokens unsigned
+OTEL_PYTHON_LLMPERF_FEEDBACK_TOKEN_TTL                   feedback_token_ttl         604800 s
+OTEL_PYTHON_LLMPERF_FEEDBACK_MAX_CALLS                   feedback_max_calls         10000
+OTEL_PYTHON_LLMPERF_FEEDBACK_RETENTION                   feedback_retention         3600 s
+OTEL_PYTHON_LLMPERF_USER_ID_KEY                          user_id_key                unset: user ids dropped
+OTEL_PYTHON_LLMPERF_REDACTOR                             redact                     none (``basic`` ships)
+OTEL_PYTHON_LLMPERF_LOG_CALLS                            log_calls                  false
+OTEL_SERVICE_NAME                                        service_name               unknown_service
+OTEL_TRACES_EXPORTER (otlp, console, none)               traces_exporter            otlp if an endpoint is set
+OTEL_METRICS_EXPORTER (otlp, prometheus, console, none)  metrics_exporter           prometheus, +otlp if set
+OTEL_LOGS_EXPORTER (otlp, console, none)                 logs_exporter              otlp if an endpoint is set
+OTEL_EXPORTER_OTLP_ENDPOINT                              otlp_endpoint              unset
+OTEL_EXPORTER_OTLP_PROTOCOL (grpc, http/protobuf)        otlp_protocol              http/protobuf
+OTEL_EXPORTER_PROMETHEUS_HOST                            prometheus_host            127.0.0.1
+OTEL_EXPORTER_PROMETHEUS_PORT                            prometheus_port            9464
+OTEL_PYTHON_DISABLED_INSTRUMENTATIONS                    disabled_instrumentations  none
+=======================================================  =========================  ==========================
 
 If the application already installed OpenTelemetry SDK providers, they are used and no
 exporter is created; ``tracer_provider=`` / ``meter_provider=`` pass providers explicitly.

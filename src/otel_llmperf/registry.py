@@ -35,8 +35,13 @@ class CallRecord:
 
     def capped(self) -> CallRecord:
         """The same record with every string no longer than :data:`MAX_STRING`."""
-        strings = (self.model, self.provider, self.operation, self.variant, self.response_id)
-        if all(value is None or len(value) <= MAX_STRING for value in strings):
+        if (
+            len(self.model or "") <= MAX_STRING
+            and len(self.provider) <= MAX_STRING
+            and len(self.operation) <= MAX_STRING
+            and len(self.variant or "") <= MAX_STRING
+            and len(self.response_id or "") <= MAX_STRING
+        ):
             return self
         return CallRecord(
             _cap(self.model),
@@ -79,18 +84,21 @@ class CallRegistry:
         if self._max_entries == 0:
             return
         record = record.capped()
-        keys: list[Key] = []
-        if record.response_id:
-            keys.append(record.response_id)
-        if record.span_context is not None and record.span_context.is_valid:
-            keys.append(record.span_context.span_id)
-        if parent_span_id:
-            keys.append(parent_key(parent_span_id))
         now = self._clock()
+        entry = (now, record)
+        span_context = record.span_context
         with self._lock:
-            for key in keys:
-                self._entries[key] = (now, record)
-                self._entries.move_to_end(key)
+            entries = self._entries
+            # Response and span ids are unique, so plain assignment appends them at the end.
+            if record.response_id:
+                entries[record.response_id] = entry
+            if span_context is not None and span_context.is_valid:
+                entries[span_context.span_id] = entry
+            if parent_span_id:
+                # Many calls share a parent: the latest must move to the end to outlive the rest.
+                key = parent_key(parent_span_id)
+                entries.pop(key, None)
+                entries[key] = entry
             self._evict(now)
 
     def _evict(self, now: float) -> None:

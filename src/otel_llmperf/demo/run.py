@@ -23,7 +23,7 @@ from opentelemetry.trace import NoOpTracerProvider
 
 import otel_llmperf
 from otel_llmperf.config import load_settings
-from otel_llmperf.demo.server import FakeLLMServer
+from otel_llmperf.demo.server import FakeLLMServer, ServerConfig
 from otel_llmperf.demo.summary import ModelRow, render, summarise
 from otel_llmperf.demo.traffic import demo_server_config, generate
 from otel_llmperf.setup import ProviderSetup, build_providers
@@ -68,7 +68,7 @@ async def _refresh(display: _Display, stop: asyncio.Event) -> None:
             display.show()
 
 
-async def _drive(options: DemoOptions, base_url: str, display: _Display) -> tuple[int, int]:
+async def _drive(options: DemoOptions, base_url: str, display: _Display, config: ServerConfig) -> tuple[int, int]:
     import openai
 
     stop = asyncio.Event()
@@ -83,7 +83,7 @@ async def _drive(options: DemoOptions, base_url: str, display: _Display) -> tupl
     sync_client = openai.OpenAI(base_url=base_url, api_key="demo", max_retries=0)
     refresher = asyncio.create_task(_refresh(display, stop))
     try:
-        tally = await generate(async_client, sync_client, options.rps, stop, options.seed)
+        tally = await generate(async_client, sync_client, options.rps, stop, options.seed, config)
     finally:
         stop.set()
         await refresher
@@ -111,7 +111,8 @@ def run_demo(options: DemoOptions, out: TextIO = sys.stdout) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("otel_llmperf").setLevel(logging.INFO)
 
-    overrides: dict[str, Any] = {"stream_usage": True}
+    # Signed feedback tokens, as a deployment would use (the secret is demo-only, of course).
+    overrides: dict[str, Any] = {"stream_usage": True, "feedback_secret": "otel-llmperf-demo-secret"}
     if not os.environ.get("OTEL_SERVICE_NAME"):
         overrides["service_name"] = "otel-llmperf-demo"
     if options.metrics_port is not None:
@@ -119,7 +120,8 @@ def run_demo(options: DemoOptions, out: TextIO = sys.stdout) -> int:
     settings = load_settings(**overrides)
     summary_reader = InMemoryMetricReader()
     setup = build_providers(settings, extra_metric_readers=[summary_reader])
-    server = FakeLLMServer(demo_server_config(options.seed)).start()
+    server_config = demo_server_config(options.seed)
+    server = FakeLLMServer(server_config).start()
     otel_llmperf.instrument(
         tracer_provider=setup.tracer_provider or NoOpTracerProvider(), meter_provider=setup.meter_provider, **overrides
     )
@@ -127,7 +129,7 @@ def run_demo(options: DemoOptions, out: TextIO = sys.stdout) -> int:
     out.flush()
     display = _Display(out, summary_reader, options.refresh)
     try:
-        sent, failed = asyncio.run(_drive(options, server.base_url, display))
+        sent, failed = asyncio.run(_drive(options, server.base_url, display, server_config))
     except KeyboardInterrupt:  # a second Ctrl-C while draining
         sent, failed = -1, -1
     finally:

@@ -17,6 +17,8 @@ from opentelemetry.sdk.metrics.export import HistogramDataPoint, MetricsData
 DURATION = "gen_ai.client.operation.duration"
 TTFC = "gen_ai.client.operation.time_to_first_chunk"
 TOKENS = "gen_ai.client.token.usage"
+FEEDBACK = "llmperf.feedback"
+OUTCOME = "llmperf.evaluation.outcome"
 
 
 def histogram_quantile(q: float, bounds: Sequence[float], counts: Sequence[int]) -> float:
@@ -71,16 +73,20 @@ class ModelRow:
     duration: Histogram = field(default_factory=Histogram)
     ttfc: Histogram = field(default_factory=Histogram)
     output_tokens: float = 0.0
+    thumbs_up: float = 0.0
+    thumbs: float = 0.0
+    correct: float = 0.0  # evaluation outcomes tp + tn
+    judged: float = 0.0
 
 
-def _points(data: MetricsData | None, name: str) -> Iterable[HistogramDataPoint]:
+def _points(data: MetricsData | None, name: str) -> Iterable[Any]:
     if data is None:
         return
     for resource_metrics in data.resource_metrics:
         for scope_metrics in resource_metrics.scope_metrics:
             for metric in scope_metrics.metrics:
                 if metric.name == name:
-                    yield from metric.data.data_points  # type: ignore[misc]
+                    yield from metric.data.data_points
 
 
 def _key(attributes: Any) -> tuple[str, str]:
@@ -102,7 +108,28 @@ def summarise(data: MetricsData | None) -> dict[tuple[str, str], ModelRow]:
     for point in _points(data, TOKENS):
         if (point.attributes or {}).get("gen_ai.token.type") == "output":
             rows.setdefault(_key(point.attributes), ModelRow()).output_tokens += point.sum
+    _add_trust(data, rows)
     return rows
+
+
+def _add_trust(data: MetricsData | None, rows: dict[tuple[str, str], ModelRow]) -> None:
+    # Only rows that have calls: offline evaluations of other models are not shown.
+    for point in _points(data, FEEDBACK):
+        attributes = point.attributes or {}
+        row = rows.get(_key(attributes))
+        if row is not None and attributes.get("llmperf.feedback.kind") == "thumbs":
+            row.thumbs += point.value
+            row.thumbs_up += point.value if attributes.get("llmperf.feedback.label") == "up" else 0
+    for point in _points(data, OUTCOME):
+        attributes = point.attributes or {}
+        row = rows.get(_key(attributes))
+        if row is not None and not attributes.get("llmperf.evaluation.class"):
+            row.judged += point.value
+            row.correct += point.value if attributes.get("llmperf.evaluation.outcome") in ("tp", "tn") else 0
+
+
+def _share(part: float, whole: float) -> str:
+    return f"{100 * part / whole:.0f} %" if whole else "-"
 
 
 def _ms(seconds: float) -> str:
@@ -115,7 +142,7 @@ def render(
     """A fixed-width table; token throughput is over the last interval."""
     header = (
         f"{'provider':<10} {'model':<24} {'calls':>6} {'errors':>6} {'p50 dur':>10} {'p95 dur':>10} "
-        f"{'p95 TTFC':>10} {'out tok/s':>10}"
+        f"{'p95 TTFC':>10} {'out tok/s':>10} {'thumbs up':>10} {'accuracy':>9}"
     )
     lines = [f"otel-llmperf demo — {elapsed:,.0f} s elapsed (quantiles since start, as histogram_quantile)", header]
     lines.append("-" * len(header))
@@ -125,7 +152,8 @@ def render(
         rate = (row.output_tokens - (before.output_tokens if before else 0.0)) / interval if interval > 0 else 0.0
         lines.append(
             f"{key[0]:<10} {key[1][:24]:<24} {row.calls:>6} {row.errors:>6} {_ms(row.duration.quantile(0.5)):>10} "
-            f"{_ms(row.duration.quantile(0.95)):>10} {_ms(row.ttfc.quantile(0.95)):>10} {rate:>10,.0f}"
+            f"{_ms(row.duration.quantile(0.95)):>10} {_ms(row.ttfc.quantile(0.95)):>10} {rate:>10,.0f} "
+            f"{_share(row.thumbs_up, row.thumbs):>10} {_share(row.correct, row.judged):>9}"
         )
     if not rows:
         lines.append("(no calls recorded yet)")

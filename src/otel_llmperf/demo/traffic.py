@@ -3,8 +3,10 @@
 
 Arrivals are Poisson at the requested rate; each request picks an operation from a weighted
 mix (streaming chat most of all), through the async client, with a share through the sync
-client on worker threads, so both code paths are exercised. Errors come from the fake
-server's configured fault rates, and are counted, never raised.
+client on worker threads, so both code paths are exercised. Every request runs in A/B
+variant "a" or "b" (b asks for concise answers); simulated users then give feedback and
+judges evaluate (:mod:`otel_llmperf.demo.users`). Errors come from the fake server's
+configured fault rates, and are counted, never raised.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from otel_llmperf import variant
+from otel_llmperf.demo import users
 from otel_llmperf.demo.server import Behaviour, ServerConfig
 
 CHAT_MODELS = ("gpt-4o-mini", "gpt-4.1", "o4-mini")
@@ -62,87 +66,147 @@ class Tally:
     failed: int = 0
 
 
-async def _chat_stream(client: Any, rng: random.Random) -> None:
+@dataclass(frozen=True)
+class Request:
+    """One simulated request: model, prompt and per-variant server behaviour."""
+
+    model: str
+    prompt: str
+    headers: dict[str, str]
+
+
+VARIANTS = ("a", "b")
+# Variant "b" is a "concise answers" prompt: fewer output tokens, so shorter calls.
+_CONCISE = 0.6
+
+
+def _request(rng: random.Random, model: str, variant: str, config: ServerConfig) -> Request:
+    headers: dict[str, str] = {}
+    if variant == "b":
+        tokens = config.behaviour_for(model).output_tokens
+        headers["x-fake-output-tokens"] = str(max(1, int(tokens * _CONCISE)))
+    return Request(model, rng.choice(PROMPTS), headers)
+
+
+def _messages(request: Request) -> list[dict[str, str]]:
+    return [{"role": "user", "content": request.prompt}]
+
+
+async def _chat_stream(client: Any, sync_client: Any, request: Request) -> Any:
     stream = await client.chat.completions.create(
-        model=rng.choice(CHAT_MODELS), messages=[{"role": "user", "content": rng.choice(PROMPTS)}], stream=True
+        model=request.model, messages=_messages(request), stream=True, extra_headers=request.headers
     )
     async for _chunk in stream:
         pass
+    return stream
 
 
-async def _chat(client: Any, rng: random.Random) -> None:
-    await client.chat.completions.create(
-        model=rng.choice(CHAT_MODELS), messages=[{"role": "user", "content": rng.choice(PROMPTS)}], temperature=0.2
+async def _chat(client: Any, sync_client: Any, request: Request) -> Any:
+    return await client.chat.completions.create(
+        model=request.model, messages=_messages(request), temperature=0.2, extra_headers=request.headers
     )
 
 
-async def _responses_stream(client: Any, rng: random.Random) -> None:
-    stream = await client.responses.create(model=rng.choice(CHAT_MODELS), input=rng.choice(PROMPTS), stream=True)
+async def _responses_stream(client: Any, sync_client: Any, request: Request) -> Any:
+    stream = await client.responses.create(
+        model=request.model, input=request.prompt, stream=True, extra_headers=request.headers
+    )
     async for _event in stream:
         pass
+    return stream
 
 
-async def _embeddings(client: Any, rng: random.Random) -> None:
-    await client.embeddings.create(model=EMBEDDING_MODEL, input=[rng.choice(PROMPTS) for _ in range(rng.randint(1, 4))])
-
-
-async def _sync_chat_stream(sync_client: Any, rng: random.Random) -> None:
-    model = rng.choice(CHAT_MODELS)
-    prompt = rng.choice(PROMPTS)
-
-    def run() -> None:
-        for _chunk in sync_client.chat.completions.create(
-            model=model, messages=[{"role": "user", "content": prompt}], stream=True
-        ):
+async def _sync_chat_stream(client: Any, sync_client: Any, request: Request) -> Any:
+    def run() -> Any:
+        stream = sync_client.chat.completions.create(
+            model=request.model, messages=_messages(request), stream=True, extra_headers=request.headers
+        )
+        for _chunk in stream:
             pass
+        return stream
 
-    await asyncio.to_thread(run)
-
-
-async def _sync_completion(sync_client: Any, rng: random.Random) -> None:
-    prompt = rng.choice(PROMPTS)
-    await asyncio.to_thread(lambda: sync_client.completions.create(model=INSTRUCT_MODEL, prompt=prompt, max_tokens=24))
+    return await asyncio.to_thread(run)  # to_thread copies the context: the variant goes along
 
 
-Operation = Callable[[Any, Any, random.Random], Awaitable[None]]
-MIX: tuple[tuple[float, Operation], ...] = (
-    (0.40, lambda a, s, r: _chat_stream(a, r)),
-    (0.15, lambda a, s, r: _chat(a, r)),
-    (0.15, lambda a, s, r: _sync_chat_stream(s, r)),
-    (0.10, lambda a, s, r: _responses_stream(a, r)),
-    (0.12, lambda a, s, r: _embeddings(a, r)),
-    (0.08, lambda a, s, r: _sync_completion(s, r)),
+async def _embeddings(client: Any, sync_client: Any, request: Request) -> Any:
+    return await client.embeddings.create(model=EMBEDDING_MODEL, input=[request.prompt, PROMPTS[0]])
+
+
+async def _sync_completion(client: Any, sync_client: Any, request: Request) -> Any:
+    return await asyncio.to_thread(
+        lambda: sync_client.completions.create(model=INSTRUCT_MODEL, prompt=request.prompt, max_tokens=24)
+    )
+
+
+Operation = Callable[[Any, Any, Request], Awaitable[Any]]
+# (weight, operation, whether it is a chat call users give feedback on)
+MIX: tuple[tuple[float, Operation, bool], ...] = (
+    (0.40, _chat_stream, True),
+    (0.15, _chat, True),
+    (0.15, _sync_chat_stream, True),
+    (0.10, _responses_stream, True),
+    (0.12, _embeddings, False),
+    (0.08, _sync_completion, False),
 )
 
 
-async def _one(operation: Operation, async_client: Any, sync_client: Any, rng: random.Random, tally: Tally) -> None:
-    try:
-        await operation(async_client, sync_client, rng)
-    except Exception:
-        tally.failed += 1  # injected faults: already recorded by the instrumentation
+@dataclass
+class Traffic:
+    """The clients and configuration every simulated request uses."""
+
+    async_client: Any
+    sync_client: Any
+    config: ServerConfig
+    tally: Tally
+
+
+async def _one(traffic: Traffic, operation: Operation, chat: bool, rng: random.Random) -> None:
+    name = rng.choice(VARIANTS)
+    model = rng.choice(CHAT_MODELS)
+    with variant(name):
+        try:
+            response = await operation(
+                traffic.async_client, traffic.sync_client, _request(rng, model, name, traffic.config)
+            )
+        except Exception:
+            traffic.tally.failed += 1  # injected faults: already recorded by the instrumentation
+            return
+        if chat:
+            users.react(response, model, name, rng)
 
 
 async def generate(
-    async_client: Any, sync_client: Any, rps: float, stop: asyncio.Event, seed: int, max_in_flight: int = 64
+    async_client: Any,
+    sync_client: Any,
+    rps: float,
+    stop: asyncio.Event,
+    seed: int,
+    config: ServerConfig | None = None,
+    max_in_flight: int = 64,
+    offline_every: float = 15.0,
 ) -> Tally:
     """Send requests at ``rps`` (Poisson arrivals) until ``stop`` is set; wait for those in flight."""
     rng = random.Random(seed)
-    weights = [weight for weight, _ in MIX]
-    operations = [operation for _, operation in MIX]
-    tally = Tally()
+    traffic = Traffic(async_client, sync_client, config or demo_server_config(seed), Tally())
+    weights = [weight for weight, _, _ in MIX]
     in_flight: set[asyncio.Task[None]] = set()
+    loop = asyncio.get_running_loop()
+    next_offline = loop.time()
     while not stop.is_set():
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=rng.expovariate(rps))
         if stop.is_set():
             break
+        if loop.time() >= next_offline:
+            users.judge_offline(CHAT_MODELS, random.Random(rng.random()))
+            next_offline = loop.time() + offline_every
         if len(in_flight) >= max_in_flight:
             continue  # the fake server is slower than the rate asked for; shed rather than pile up
-        operation = rng.choices(operations, weights)[0]
-        task = asyncio.create_task(_one(operation, async_client, sync_client, random.Random(rng.random()), tally))
+        _, operation, chat = rng.choices(MIX, weights)[0]
+        task = asyncio.create_task(_one(traffic, operation, chat, random.Random(rng.random())))
         in_flight.add(task)
         task.add_done_callback(in_flight.discard)
-        tally.sent += 1
+        traffic.tally.sent += 1
     if in_flight:
         await asyncio.wait(in_flight, timeout=30)
-    return tally
+    return traffic.tally
