@@ -7,7 +7,7 @@ to ``instrument()`` explicitly and environment changes go through ``monkeypatch`
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import openai
@@ -105,10 +105,26 @@ def fixture_fresh_server() -> Iterator[FakeServerProcess]:
         server.stop()
 
 
+_open_clients: list[Any] = []
+
+
 def make_client(mode: str, base_url: str, **kwargs: Any) -> Any:
-    """A real SDK client, sync or async, that never retries (so faults are seen once)."""
+    """A real SDK client, sync or async, that never retries (so faults are seen once); closed after the test."""
     cls = openai.AsyncOpenAI if mode == "async" else openai.OpenAI
-    return cls(base_url=base_url, api_key="test-key", max_retries=0, timeout=10.0, **kwargs)
+    client = cls(base_url=base_url, api_key="test-key", max_retries=0, timeout=10.0, **kwargs)
+    _open_clients.append(client)
+    return client
+
+
+@pytest.fixture(autouse=True)
+async def _close_clients() -> AsyncIterator[None]:
+    """Close every client a test made, in the test's own event loop (async clients need it)."""
+    yield
+    while _open_clients:
+        client = _open_clients.pop()
+        result = client.close()
+        if hasattr(result, "__await__"):
+            await result
 
 
 @pytest.fixture(name="mode", params=["sync", "async"])
@@ -117,9 +133,6 @@ def fixture_mode(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture(name="client")
-def fixture_client(mode: str, fake_server: FakeServerProcess) -> Iterator[Any]:
+def fixture_client(mode: str, fake_server: FakeServerProcess) -> Any:
     """The real openai client, once sync and once async (tests are written once, for both)."""
-    client = make_client(mode, fake_server.base_url)
-    yield client
-    if mode == "sync":
-        client.close()
+    return make_client(mode, fake_server.base_url)

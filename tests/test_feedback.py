@@ -245,3 +245,22 @@ def test_the_call_map_stays_bounded_under_a_flood(instrument: Any, fake_server: 
     assert not record_feedback("thumbs", True, response=responses[0]).matched
     latest = record_feedback("thumbs", True, response=responses[-1])
     assert latest.matched and latest.model == "m1"
+
+
+async def test_feedback_by_span_context(
+    instrument: Any, client: Any, span_exporter: InMemorySpanExporter, metric_reader: InMemoryMetricReader
+) -> None:
+    instrument()
+    await call(client)
+    llm_span = only_span(span_exporter)
+    recorded = record_feedback("thumbs", False, span_context=llm_span.context)
+    assert recorded.matched and recorded.model == MODEL
+    assert recorded.span_id == f"{llm_span.context.span_id:016x}"
+
+
+async def test_feedback_token_of_a_raw_response(instrument: Any, client: Any) -> None:
+    instrument()
+    raw = await resolve(client.chat.completions.with_raw_response.create(model=MODEL, messages=MESSAGES))
+    assert raw.headers["x-request-id"]  # still the SDK's raw response for the caller
+    recorded = record_feedback("thumbs", True, token=feedback_token(raw))
+    assert recorded.matched and recorded.model == MODEL

@@ -20,6 +20,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 import otel_llmperf
+from conftest import make_client
 from fakeserver import FakeServerProcess
 from helpers import resolve
 from otel_llmperf.instrumentor import OpenAIInstrumentor
@@ -177,7 +178,7 @@ def test_zero_code_respects_disabled_instrumentations(tmp_path: Path, fake_serve
 async def test_client_created_before_instrument_is_measured(
     fake_server: FakeServerProcess, instrument: Any, span_exporter: InMemorySpanExporter
 ) -> None:
-    client = openai.AsyncOpenAI(base_url=fake_server.base_url, api_key="k", max_retries=0)
+    client = make_client("async", fake_server.base_url)
     instrument()
     await resolve(client.embeddings.create(model="e", input="x"))
     assert len(span_exporter.get_finished_spans()) == 1

@@ -171,8 +171,9 @@ async def test_openai_chat_stream_usage_injected_and_hidden(
     (per_token,) = points(metric_reader, PER_TOKEN)
     assert per_token.count == 1
     assert tuple(per_token.explicit_bounds) == TIME_PER_TOKEN_BUCKETS
-    # (t_last - t_first) / (tokens - 1) with a 2 ms server delay per token.
-    assert 0.001 < per_token.sum < 1.0
+    # (t_last - t_first) / (tokens - 1): within the stream's duration; its exact value is timing.
+    (duration,) = points(metric_reader, DURATION)
+    assert 0 < per_token.sum < duration.sum
 
 
 @pytest.mark.parametrize("caller_options", [{"include_usage": True}, {"include_usage": False}])

@@ -13,6 +13,7 @@ import openai
 import pytest
 
 import otel_llmperf
+from conftest import make_client
 from fakeserver import FakeServerProcess
 from helpers import points, resolve
 from otel_llmperf import FeedbackError, current_variant, variant
@@ -108,7 +109,7 @@ async def test_variant_follows_await_and_tasks(
     instrument: Any, fake_server: FakeServerProcess, span_exporter: Any
 ) -> None:
     instrument()
-    client = openai.AsyncOpenAI(base_url=fake_server.base_url, api_key="k", max_retries=0)
+    client = make_client("async", fake_server.base_url)
 
     async def embed(name: str) -> None:
         with variant(name):

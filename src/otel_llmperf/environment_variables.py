@@ -85,7 +85,7 @@ OTEL_PYTHON_LLMPERF_FEEDBACK_MAX_CALLS = "OTEL_PYTHON_LLMPERF_FEEDBACK_MAX_CALLS
 
 How many recent calls are remembered (by response id) so later feedback is attributed to
 their model, provider, operation and variant; the oldest go first. ``0`` remembers none.
-Default: ``10000`` (a few MB at most). Keyword: ``feedback_max_calls``.
+Default: ``10000`` (about 1 KB per call, so about 10 MB). Keyword: ``feedback_max_calls``.
 """
 
 OTEL_PYTHON_LLMPERF_FEEDBACK_RETENTION = "OTEL_PYTHON_LLMPERF_FEEDBACK_RETENTION"

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 from opentelemetry import _logs, metrics, trace
@@ -147,7 +147,7 @@ def _from_token(signals: Signals, token: object) -> CallRecord:
                 "accepting unsigned feedback tokens: anyone can forge them; set OTEL_PYTHON_LLMPERF_FEEDBACK_SECRET"
             )
         if record.model:
-            record = replace(record, model=signals.unsigned_models.admit(record.model))
+            record = record._replace(model=signals.unsigned_models.admit(record.model))
     known = signals.registry.find(record.response_id) if record.response_id else None
     return known or record
 
@@ -177,7 +177,7 @@ def resolve(
         known = signals.registry.find(response_id)
         if known is not None:
             return Judged(known, True)
-        return Judged(replace(_UNKNOWN_CALL, response_id=response_id), False)
+        return Judged(_UNKNOWN_CALL._replace(response_id=response_id), False)
     if model is not None or provider is not None:
         return Judged(CallRecord(model, provider or UNKNOWN, operation or UNKNOWN, None, span_context, None), True)
     if span_context is None:
@@ -188,7 +188,7 @@ def resolve(
         known = signals.registry.find(span_context.span_id) or signals.registry.find(parent_key(span_context.span_id))
     if known is not None:
         return Judged(known, True)
-    return Judged(replace(_UNKNOWN_CALL, span_context=span_context if span_context.is_valid else None), False)
+    return Judged(_UNKNOWN_CALL._replace(span_context=span_context if span_context.is_valid else None), False)
 
 
 def emit_evaluation_event(

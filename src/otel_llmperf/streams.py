@@ -280,7 +280,7 @@ def route_result(invocation: Invocation, result: Any, raw_allowed: bool = True) 
             return result
         if kind is ResultKind.RAW_READ and not invocation.stream:
             _finish_read_response(invocation, result)
-            return result
+        # Even a finished call gets the proxy: feedback_token(raw_response) finds its call through it.
         return RawResponseProxy(result, invocation)
     except Exception as error:
         _errors.report("reading a response", error)
