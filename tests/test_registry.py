@@ -49,13 +49,33 @@ def test_calls_expire_after_the_retention() -> None:
     assert registry.find("chatcmpl-1") is not None
     now[0] = 61.0
     assert registry.find("chatcmpl-1") is None
-    for index in range(2, 66):  # insertions sweep expired calls out now and then
+    registry.remember(record(2))
+    assert registry.find(3) is not None  # record(2): span id 3, fresh
+    for index in range(3, 300):  # the ring overwrites the oldest calls: memory stays bounded
         registry.remember(record(index))
-    assert registry.find(3) is not None  # record(2): span id 3
-    assert len(registry) == 64  # the expired call is gone, not only hidden
+    assert len(registry) == 100
 
 
 def test_zero_size_remembers_nothing() -> None:
     registry = CallRegistry(max_calls=0)
     registry.remember(record(1))
     assert len(registry) == 0 and registry.find("chatcmpl-1") is None
+
+
+def test_concurrent_writers_are_all_found() -> None:
+    """Writes take no lock: calls remembered from many threads at once are all found."""
+    import threading
+
+    registry = CallRegistry(max_calls=10_000, retention=3600)
+
+    def write(start: int) -> None:
+        for index in range(start, start + 1000):
+            registry.remember(record(index))
+
+    threads = [threading.Thread(target=write, args=(offset * 1000,)) for offset in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert len(registry) == 8000
+    assert all(registry.find(f"chatcmpl-{index}") is not None for index in range(8000))

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextvars import ContextVar
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from wrapt import wrap_function_wrapper
 
@@ -87,7 +87,7 @@ class variant:
                 finally:
                     _CURRENT.reset(token)
 
-            return run_async  # type: ignore[return-value]
+            return cast(_F, run_async)
 
         @functools.wraps(function)
         def run(*args: Any, **kwargs: Any) -> Any:
@@ -97,7 +97,7 @@ class variant:
             finally:
                 _CURRENT.reset(token)
 
-        return run  # type: ignore[return-value]
+        return cast(_F, run)
 
 
 def _carry(value: str, function: Callable[..., Any]) -> Callable[..., Any]:

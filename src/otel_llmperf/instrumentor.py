@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from opentelemetry import metrics, trace
+
+# opentelemetry-instrumentation ships no type information for BaseInstrumentor.
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
 from opentelemetry.semconv.schemas import Schemas
 from wrapt import wrap_function_wrapper

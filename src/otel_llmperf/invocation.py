@@ -146,6 +146,7 @@ class Invocation:
         "kwargs",
         "metric_attributes",
         "recording",
+        "request",
         "response_id",
         "span",
         "start",
@@ -158,6 +159,7 @@ class Invocation:
         request = adapter.request_info(api, instance, kwargs)
         self._telemetry = telemetry
         self.api = api
+        self.request = request
         self.stream = request.stream
         self.kwargs = kwargs
         self.hide_usage_chunk = False
@@ -319,14 +321,29 @@ class Invocation:
             self._record(end, info, error_type)
             if self.recording:
                 self._describe_end(info, error_type, error, why)
-            parent = getattr(self.span, "parent", None)
-            REGISTRY.remember(self.call_record(), parent.span_id if parent is not None else None)
+            self._remember()
             if self._telemetry.log_calls:
                 log_call(self._log_fields(end, info, error_type))
         except Exception as failure:
             _errors.report("finishing a call", failure)
         finally:
             self.span.end()
+
+    def _remember(self) -> None:
+        context = self.span.get_span_context()
+        parent = getattr(self.span, "parent", None)
+        request = self.request
+        REGISTRY.remember_fields(
+            request.request_model,
+            request.provider,
+            request.operation,
+            self.variant,
+            self.response_id,
+            context.trace_id,
+            context.span_id,
+            int(context.trace_flags),
+            parent.span_id if parent is not None else 0,
+        )
 
     def call_record(self) -> CallRecord:
         """What feedback about this call needs to know, at any point of its life."""

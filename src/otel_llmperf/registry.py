@@ -1,18 +1,19 @@
 # SPDX-License-Identifier: Apache-2.0
 """Recent calls, by response id and span id, so late feedback finds what it judges.
 
-Bounded by count and by age, with every stored string length-capped, so the memory it can
-take is bounded whatever the traffic: about 1 KB per call (measured with tracemalloc, three
-keys per call), so about 10 MB at the default 10,000 calls.
+Bounded by count (a ring of slots) and by age; strings are length-capped when read back, and
+the ring holds references to strings the calls already had (model names are shared), so the
+memory it can take is bounded whatever the traffic: about 0.5 KB per call (measured with
+tracemalloc), so about 5 MB at the default 10,000 calls.
 """
 
 from __future__ import annotations
 
+import itertools
 import threading
-from collections import OrderedDict
 from collections.abc import Callable
 from time import monotonic
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from opentelemetry.trace import SpanContext, TraceFlags
 
@@ -64,104 +65,131 @@ def parent_key(span_id: int) -> Key:
     return ("parent", span_id)
 
 
-def _compact(context: SpanContext | None) -> tuple[int, int, int] | None:
-    # Three ints instead of a SpanContext and its TraceState: about half the memory per call.
-    if context is None or not context.is_valid:
-        return None
-    return (context.trace_id, context.span_id, int(context.trace_flags))
-
-
-def _expand(record: CallRecord, compact: tuple[int, int, int] | None) -> CallRecord:
-    if compact is None:
-        return record
-    trace_id, span_id, flags = compact
-    return record._replace(span_context=SpanContext(trace_id, span_id, is_remote=False, trace_flags=TraceFlags(flags)))
-
-
 class CallRegistry:
-    """A bounded, thread-safe map from response id, span id and parent span id to :class:`CallRecord`.
+    """A bounded, thread-safe map from response id, span id and parent span to :class:`CallRecord`.
 
-    At most ``max_calls`` calls are kept, each for at most ``retention`` seconds; evicting a
-    call removes every key that leads to it.
+    Calls go into a ring of ``max_calls`` slots: remembering one is a slot write with no lock,
+    cheap enough for every LLM call, and the oldest call is overwritten when the ring is full.
+    The index from keys to slots is brought up to date lazily, when feedback looks a call up,
+    which is far rarer than calls.
     """
 
     def __init__(
         self, max_calls: int = 10_000, retention: float = 3600.0, clock: Callable[[], float] = monotonic
     ) -> None:
-        # call number -> (stored at, record without its span context, compact span context, keys)
-        self._calls: OrderedDict[int, tuple[float, CallRecord, tuple[int, int, int] | None, tuple[Key, ...]]] = (
-            OrderedDict()
-        )
-        self._index: dict[Key, int] = {}
-        self._next = 0
         self._lock = threading.Lock()
         self._clock = clock
         self.configure(max_calls, retention)
 
     def configure(self, max_calls: int, retention: float) -> None:
-        """Change the limits; calls beyond them go at the next insertion."""
-        self._max_calls = max(max_calls, 0)
-        self._retention = retention
+        """Set the limits (this forgets every remembered call)."""
+        with self._lock:
+            self._size = max(max_calls, 0)
+            self._retention = retention
+            self._ring: list[tuple[Any, ...] | None] = [None] * self._size
+            self._sequence = itertools.count()
+            self._index: dict[Key, int] = {}
+            self._indexed = 0
+            self._last = -1
 
     def remember(self, record: CallRecord, parent_span_id: int | None = None) -> None:
         """Store a finished call, findable by its response id, its span id and its parent span."""
-        if self._max_calls == 0:
-            return
-        record = record.capped()
-        compact = _compact(record.span_context)
-        keys: list[Key] = []
-        if record.response_id:
-            keys.append(record.response_id)
-        if compact is not None:
-            keys.append(compact[1])
-        if parent_span_id:
-            keys.append(parent_key(parent_span_id))  # the latest call in that span wins
-        model, provider, operation, variant, _, response_id = record
-        stored = CallRecord(model, provider, operation, variant, None, response_id)
-        now = self._clock()
-        with self._lock:
-            number = self._next
-            self._next += 1
-            self._calls[number] = (now, stored, compact, tuple(keys))
-            index = self._index
-            for key in keys:
-                index[key] = number
-            # Expired calls are invisible to find() anyway; sweeping them now and then is enough.
-            if len(self._calls) > self._max_calls or not number % 64:
-                self._evict(now)
+        context = record.span_context
+        trace_id = span_id = flags = 0
+        if context is not None and context.is_valid:
+            trace_id, span_id, flags = context.trace_id, context.span_id, int(context.trace_flags)
+        self.remember_fields(
+            record.model,
+            record.provider,
+            record.operation,
+            record.variant,
+            record.response_id,
+            trace_id,
+            span_id,
+            flags,
+            parent_span_id or 0,
+        )
 
-    def _evict(self, now: float) -> None:
-        calls, index = self._calls, self._index
-        horizon = now - self._retention
-        # Oldest first, so expiry stops at the first fresh call: amortised O(1) per insertion.
-        while calls:
-            number, (stored_at, _, _, keys) = next(iter(calls.items()))
-            if len(calls) <= self._max_calls and stored_at >= horizon:
-                break
-            del calls[number]
-            for key in keys:
-                if index.get(key) == number:
-                    del index[key]
+    def remember_fields(
+        self,
+        model: str | None,
+        provider: str,
+        operation: str,
+        variant: str | None,
+        response_id: str | None,
+        trace_id: int,
+        span_id: int,
+        trace_flags: int,
+        parent_span_id: int,
+    ) -> None:
+        """:meth:`remember` without building a record first: the per-call hot path."""
+        size = self._size
+        if not size:
+            return
+        # next() on itertools.count and a list item store are atomic under the GIL: no lock.
+        # Keep no reference to an oversized string: memory stays bounded by the ring's size.
+        if model is not None and len(model) > MAX_STRING:
+            model = model[:MAX_STRING]
+        if response_id is not None and len(response_id) > MAX_STRING:
+            response_id = response_id[:MAX_STRING]
+        number = next(self._sequence)
+        self._last = number
+        self._ring[number % size] = (
+            number,
+            self._clock(),
+            model,
+            provider,
+            operation,
+            variant,
+            response_id,
+            trace_id,
+            span_id,
+            trace_flags,
+            parent_span_id,
+        )
+
+    def _catch_up(self) -> None:
+        # Index the calls written since the last lookup, oldest first, so later calls win.
+        ring, size, index = self._ring, self._size, self._index
+        newest = max(self._last, self._indexed - 1)
+        # A writer may have taken a later number and stored it before _last caught up: look ahead.
+        while (ahead := ring[(newest + 1) % size]) is not None and ahead[0] == newest + 1:
+            newest += 1
+        for number in range(max(self._indexed, newest - size + 1), newest + 1):
+            entry = ring[number % size]
+            if entry is None or entry[0] != number:
+                continue
+            if entry[6]:
+                index[entry[6]] = number
+            if entry[8]:
+                index[entry[8]] = number
+            if entry[10]:
+                index[parent_key(entry[10])] = number
+        self._indexed = newest + 1
+        if len(index) > 4 * size:  # keys of overwritten calls: rebuild from what the ring holds
+            self._index = {key: number for key, number in index.items() if number > newest - size}
 
     def find(self, key: Key) -> CallRecord | None:
         """The call stored under a response id, a span id or a :func:`parent_key`, if still remembered."""
-        with self._lock:
-            number = self._index.get(key)
-            found = self._calls.get(number) if number is not None else None
-        if found is None or found[0] < self._clock() - self._retention:
+        if not self._size:
             return None
-        return _expand(found[1], found[2])
+        with self._lock:
+            self._catch_up()
+            number = self._index.get(key)
+            entry = self._ring[number % self._size] if number is not None else None
+        if entry is None or entry[0] != number or entry[1] < self._clock() - self._retention:
+            return None
+        _, _, model, provider, operation, variant, response_id, trace_id, span_id, flags, _ = entry
+        context = SpanContext(trace_id, span_id, is_remote=False, trace_flags=TraceFlags(flags)) if span_id else None
+        return CallRecord(model, provider, operation, variant, context, response_id).capped()
 
     def __len__(self) -> int:
-        """How many calls are remembered."""
-        with self._lock:
-            return len(self._calls)
+        """How many calls are remembered (at most ``max_calls``; expired ones included until overwritten)."""
+        return sum(1 for entry in self._ring if entry is not None)
 
     def clear(self) -> None:
         """Forget everything (tests, reconfiguration)."""
-        with self._lock:
-            self._calls.clear()
-            self._index.clear()
+        self.configure(self._size, self._retention)
 
 
 # Filled by every instrumented call, read by feedback and evaluations.

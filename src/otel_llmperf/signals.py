@@ -130,7 +130,9 @@ def _from_response(response: Any) -> CallRecord | str | None:
     # Our stream and response proxies know their call; SDK objects carry the response id.
     invocation = getattr(response, "_self_invocation", None)
     if invocation is not None:
-        return invocation.call_record()  # type: ignore[no-any-return]
+        record = invocation.call_record()
+        if isinstance(record, CallRecord):
+            return record
     if isinstance(response, str):
         return response
     response_id = getattr(response, "id", None)
