@@ -95,6 +95,9 @@ def _loadavg() -> str:
         return "?"
 
 
+RSS_CALL_MAP = 1000
+
+
 def worker_env(extra: dict[str, str]) -> dict[str, str]:
     """This environment minus every OTel/OpenLLMetry setting, so each subject runs on its defaults."""
     env = {key: value for key, value in os.environ.items() if not key.startswith(("OTEL_", "TRACELOOP_"))}
@@ -403,7 +406,15 @@ def render(data: dict[str, Any]) -> str:
 def _render_rss(rss: dict[str, Any] | None) -> list[str]:
     if not rss:
         return []
-    lines = ["", "## Memory (ours, RSS)", ""]
+    lines = [
+        "",
+        "## Memory (ours, RSS)",
+        "",
+        f"The bounded map of recent calls kept for feedback is set to {RSS_CALL_MAP:,} calls here"
+        " (OTEL_PYTHON_LLMPERF_FEEDBACK_MAX_CALLS), so it is full after the first sample; at the default"
+        " of 10,000 it grows by about 0.4 KB per call until full, then stays.",
+        "",
+    ]
     for scenario, item in rss.items():
         if "error" in item:
             lines.append(f"- {scenario}: {item['error']}")
@@ -587,6 +598,9 @@ def main(argv: list[str] | None = None) -> int:
 
     here = Path(sys.executable)
     env = worker_env({})
+    # The feedback call map is bounded (default 10,000 calls); a small one fills early, so what
+    # the samples show after that is whether anything else grows.
+    rss_env = worker_env({"OTEL_PYTHON_LLMPERF_FEEDBACK_MAX_CALLS": str(RSS_CALL_MAP)})
     if "ours" in names and not args.skip_rss:
         rss_plan = {"sync": (100_000, 10_000), "stream": (10_000, 1_000)}
         if args.quick:
@@ -598,7 +612,7 @@ def main(argv: list[str] | None = None) -> int:
                 here,
                 "ours",
                 ["--mode", "rss", "--scenarios", scenario, "--calls", str(calls), "--every", str(every)],
-                env,
+                rss_env,
                 timeout * 2,
             )
             data["rss"][scenario] = report.get("rss", {}).get(scenario) or {"error": report.get("error", "?")}
