@@ -1,0 +1,84 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Real Prometheus, promtool and Alertmanager for tests: found, or skipped (failed in CI), run on loopback.
+
+The test command installs Debian's ``prometheus`` and ``prometheus-alertmanager`` when it can.
+Where a binary is still missing, tests that need it are skipped locally, and fail when
+``LLMPERF_REQUIRE_PROMETHEUS=1`` (set by ``.ci/run``), so CI can never pass by skipping them.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import urllib.request
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+
+REQUIRE = "LLMPERF_REQUIRE_PROMETHEUS"
+# Debian names Alertmanager's binary prometheus-alertmanager; upstream calls it alertmanager.
+_NAMES = {"alertmanager": ("prometheus-alertmanager", "alertmanager")}
+
+
+def binary(name: str) -> str:
+    """Path of ``name`` (prometheus, promtool, alertmanager, amtool); skip, or fail under CI."""
+    for candidate in _NAMES.get(name, (name,)):
+        found = shutil.which(candidate)
+        if found:
+            return found
+    message = f"{name} is not installed (apt-get install prometheus prometheus-alertmanager)"
+    if os.environ.get(REQUIRE) == "1":
+        pytest.fail(f"{message}, and {REQUIRE}=1 forbids skipping")
+    pytest.skip(message)
+
+
+def free_port() -> int:
+    """A spare TCP port on 127.0.0.1 (released before returning; good enough for tests)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+class Process:
+    """A server started by a test, stopped by PID (SIGTERM, then SIGKILL) and reaped."""
+
+    def __init__(self, argv: Sequence[str], log: Path) -> None:
+        self.log_path = log
+        self._log = log.open("wb")
+        self.process = subprocess.Popen(list(argv), stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True)
+
+    @property
+    def pid(self) -> int:
+        """The server's process id."""
+        return self.process.pid
+
+    def wait_ready(self, url: str, timeout: float = 30.0) -> None:
+        """Poll ``url`` until it answers 200 (bounded); fail with the server's log otherwise."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                break
+            try:
+                with urllib.request.urlopen(url, timeout=2) as response:
+                    if response.status == 200:
+                        return
+            except OSError:
+                time.sleep(0.1)
+        self.stop()
+        raise AssertionError(f"{url} not ready within {timeout} s; log:\n{self.log_path.read_text()[-4000:]}")
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Kill by PID and reap; idempotent."""
+        if self.process.poll() is None:
+            os.kill(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                os.kill(self.process.pid, signal.SIGKILL)
+                self.process.wait(timeout)
+        self._log.close()
