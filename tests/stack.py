@@ -15,7 +15,7 @@ import socket
 import subprocess
 import time
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import pytest
@@ -47,10 +47,12 @@ def free_port() -> int:
 class Process:
     """A server started by a test, stopped by PID (SIGTERM, then SIGKILL) and reaped."""
 
-    def __init__(self, argv: Sequence[str], log: Path) -> None:
+    def __init__(self, argv: Sequence[str], log: Path, env: Mapping[str, str] | None = None) -> None:
         self.log_path = log
         self._log = log.open("wb")
-        self.process = subprocess.Popen(list(argv), stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True)
+        self.process = subprocess.Popen(
+            list(argv), stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True, env=env
+        )
 
     @property
     def pid(self) -> int:

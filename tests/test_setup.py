@@ -83,3 +83,39 @@ def test_signals_without_exporters_stay_off() -> None:
     setup = build_providers(load_settings({}, traces_exporter="none", metrics_exporter="none"))
     assert setup.tracer_provider is None and setup.meter_provider is None
     assert setup.describe() == "traces → off; metrics → off; events → off"
+
+
+OTLP_APP = """
+import sys, openai, otel_llmperf
+otel_llmperf.instrument(otlp_endpoint=sys.argv[2], otlp_protocol=sys.argv[3], metrics_exporter="otlp")
+client = openai.OpenAI(base_url=sys.argv[1], api_key="k", max_retries=0)
+response = client.chat.completions.create(model="global-otlp", messages=[{"role": "user", "content": "hi"}])
+otel_llmperf.record_feedback("thumbs", True, response=response)
+"""
+
+
+@pytest.mark.parametrize("protocol", ["http/protobuf", "grpc"])
+def test_instrument_alone_exports_over_otlp(protocol: str, fake_server: FakeServerProcess, tmp_path: Any) -> None:
+    """The application's one call sets up global providers that export over OTLP (in a child process)."""
+    import os
+    import subprocess
+    import sys
+
+    receiver = http_receiver() if protocol == "http/protobuf" else grpc_receiver()
+    script = tmp_path / "app.py"
+    script.write_text(OTLP_APP)
+    env = {key: value for key, value in os.environ.items() if not key.startswith("OTEL_")}
+    with receiver as (endpoint, received):
+        result = subprocess.run(
+            [sys.executable, str(script), fake_server.base_url, endpoint, protocol],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert result.returncode == 0, result.stderr
+        # Providers flush at interpreter exit: everything has arrived once the child is gone.
+        assert "chat global-otlp" in received.span_names()
+        assert {"gen_ai.client.operation.duration", "llmperf.feedback"} <= received.metric_names()
+        assert received.event_names() == ["gen_ai.evaluation.result"]
