@@ -7,6 +7,7 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 
+from otel_llmperf import slo
 from otel_llmperf.version import __version__
 
 
@@ -43,6 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=int, default=7, help="random seed of the traffic and the fake server")
     demo.add_argument("--refresh", type=_bounded(float, 0.2, 3600, "a number of seconds"), default=3.0, metavar="S",
                       help="seconds between summary refreshes (default: 3)")  # fmt: skip
+    slo.add_cli(commands)
     return parser
 
 
@@ -61,6 +63,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 refresh=args.refresh,
             )
         )
+    if args.command == "slo":
+        return slo.run(args)
     return 2  # pragma: no cover - argparse rejects unknown commands
 
 
