@@ -29,6 +29,21 @@ from otel_llmperf.slo import Slo, SloSpec, display_path, load_spec
 WINDOWS = ("5m", "30m", "1h", "2h", "6h", "1d", "3d")
 DASHBOARD = "/d/llmperf-slo/llmperf-latency-slos?var-slo={name}"
 
+# The recorded series' names: a contract with the SLO dashboard (grafana/build_dashboards.py).
+ERROR_RATIO = "llmperf:slo_error_ratio:rate{}"
+BURN_RATE = "llmperf:slo_burn_rate:rate{}"
+ERROR_RATIO_PERIOD = "llmperf:slo_error_ratio:period"
+BUDGET_REMAINING = "llmperf:slo_error_budget_remaining:ratio"
+OBJECTIVE = "llmperf:slo_objective:ratio"
+THRESHOLD = "llmperf:slo_threshold:seconds"
+RECORDED = frozenset(
+    [ERROR_RATIO.format(w) for w in WINDOWS]
+    + [BURN_RATE.format(w) for w in WINDOWS]
+    + [ERROR_RATIO_PERIOD, BUDGET_REMAINING, OBJECTIVE, THRESHOLD]
+)
+# Constants carry only the slo label: filtering them by group_by labels (job) finds nothing.
+CONSTANTS = frozenset({OBJECTIVE, THRESHOLD})
+
 
 @dataclass(frozen=True)
 class BurnAlert:
@@ -102,11 +117,10 @@ def _record(record: str, expr: str, slo: Slo) -> dict[str, Any]:
 def recording_rules(slo: Slo) -> list[dict[str, Any]]:
     """The recording rules of one SLO, each before the rules that read it (a group evaluates in order)."""
     budget = number(slo.error_budget)
-    ratio = "llmperf:slo_error_ratio:rate{}"
+    ratio = ERROR_RATIO
     rules = [_record(ratio.format(window), error_ratio_expr(slo, window), slo) for window in WINDOWS]
     rules += [
-        _record(f"llmperf:slo_burn_rate:rate{window}", f"{_of_slo(ratio.format(window), slo)} / {budget}", slo)
-        for window in WINDOWS
+        _record(BURN_RATE.format(window), f"{_of_slo(ratio.format(window), slo)} / {budget}", slo) for window in WINDOWS
     ]
     # The period ratio averages the recorded 5m ratios, as Sloth does, instead of rate()-ing the
     # raw buckets over 30d: that would read every bucket series' 30 days of samples at each
@@ -114,18 +128,18 @@ def recording_rules(slo: Slo) -> list[dict[str, Any]]:
     # (no sample, see error_ratio_expr) do not count at all.
     five_minutes = f"{_of_slo(ratio.format('5m'), slo)}[{slo.period}]"
     period = f"sum_over_time({five_minutes})\n/\ncount_over_time({five_minutes})\n"
-    remaining = f"1 - {_of_slo('llmperf:slo_error_ratio:period', slo)} / {budget}"
+    remaining = f"1 - {_of_slo(ERROR_RATIO_PERIOD, slo)} / {budget}"
     return [
         *rules,
-        _record("llmperf:slo_error_ratio:period", period, slo),
-        _record("llmperf:slo_error_budget_remaining:ratio", remaining, slo),
-        _record("llmperf:slo_objective:ratio", f"vector({number(slo.objective)})", slo),
-        _record("llmperf:slo_threshold:seconds", f"vector({number(slo.threshold)})", slo),
+        _record(ERROR_RATIO_PERIOD, period, slo),
+        _record(BUDGET_REMAINING, remaining, slo),
+        _record(OBJECTIVE, f"vector({number(slo.objective)})", slo),
+        _record(THRESHOLD, f"vector({number(slo.threshold)})", slo),
     ]
 
 
 def _burn_expr(slo: Slo, alert: BurnAlert) -> str:
-    burn = "llmperf:slo_burn_rate:rate{}"
+    burn = BURN_RATE
     pairs = [
         f"(\n  {_of_slo(burn.format(short), slo)} > {number(factor)}\n"
         f"  and\n  {_of_slo(burn.format(long), slo)} > {number(factor)}\n)"
