@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import MutableMapping
 from time import perf_counter
 from typing import Any
 
@@ -233,6 +234,10 @@ class Invocation:
     def result_kind(self, result: Any) -> ResultKind:
         """What the SDK method returned, as the provider adapter classifies it."""
         return self._telemetry.adapter.result_kind(result)
+
+    def nested_stream(self, result: Any) -> tuple[MutableMapping[str, Any], str] | None:
+        """Where a response keeps its stream, as the provider adapter knows."""
+        return self._telemetry.adapter.nested_stream(result)
 
     def response_info(self, response: Any) -> ResponseInfo:
         """The facts of a parsed response, via the API's extractor."""

@@ -275,6 +275,8 @@ def route_result(invocation: Invocation, result: Any, raw_allowed: bool = True) 
             return SyncStreamProxy(result, invocation)
         if kind is ResultKind.ASYNC_STREAM:
             return AsyncStreamProxy(result, invocation)
+        if kind is ResultKind.NESTED_STREAM:
+            return _wrap_nested(invocation, result)
         if not raw_allowed:
             invocation.finish(None)
             return result
@@ -286,6 +288,20 @@ def route_result(invocation: Invocation, result: Any, raw_allowed: bool = True) 
         _errors.report("reading a response", error)
         invocation.finish(None)
         return result
+
+
+def _wrap_nested(invocation: Invocation, result: Any) -> Any:
+    # The caller reads the stream out of the response (response["stream"]): proxy it in place.
+    slot = invocation.nested_stream(result)
+    if slot is None:
+        invocation.finish_with(result)
+        return result
+    container, key = slot
+    stream = container[key]
+    container[key] = (
+        AsyncStreamProxy(stream, invocation) if hasattr(stream, "__anext__") else SyncStreamProxy(stream, invocation)
+    )
+    return result
 
 
 def _finish_read_response(invocation: Invocation, result: Any) -> None:

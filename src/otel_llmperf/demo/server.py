@@ -91,9 +91,9 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import FrameType, TracebackType
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
-from otel_llmperf.demo import wire
+from otel_llmperf.demo import routes, wire
 from otel_llmperf.demo.wire import InvalidRequest, JsonObject
 
 __all__ = ["Behaviour", "FakeLLMServer", "FakeStats", "ServerConfig", "main"]
@@ -417,6 +417,7 @@ class _Handler(BaseHTTPRequestHandler):
     # -- request plumbing -------------------------------------------------------------------------------------
 
     def _dispatch(self) -> None:
+        self._route_errors: Callable[[int, str, str, str | None], JsonObject] | None = None
         self._started = time.monotonic()
         self._request_id = f"req_{uuid.uuid4().hex}"
         self._headers_sent = False
@@ -459,27 +460,30 @@ class _Handler(BaseHTTPRequestHandler):
         if (method, path) == ("GET", "/v1/models"):
             self._send_json(200, wire.models_body(self.server.config.all_models(), int(time.time())))
             return
-        endpoint = wire.ENDPOINTS.get(path) if method == "POST" else None
+        found = routes.find(method, path)
         # An unknown URL wins over a bad body, as with the real API.
-        if endpoint is None:
+        if found is None:
             raise _HTTPError(404, f"Invalid URL ({method} {path})", "unknown_url")
+        route, params = found
+        self._route_errors = route.error
         if parse_error is not None:
             raise parse_error
         if body is None:
             raise _HTTPError(400, "the request body must be a JSON object", "invalid_json")
-        model = body.get("model")
-        if not isinstance(model, str) or not model:
-            raise _HTTPError(400, "you must provide a model parameter", "missing_required_parameter", "model")
-        behaviour, forced = self._behaviour(model)
-        stream = body.get("stream", False)
-        if not isinstance(stream, bool):
-            raise _HTTPError(400, "'stream' must be a boolean", "invalid_type", "stream")
-        stamp = wire.Stamp(uuid.uuid4().hex, int(time.time()))
+        query = dict(parse_qsl(urlsplit(self.path).query))
+        request = routes.ApiRequest(method, path, params, query, body, headers)
         try:
-            reply = endpoint(body, behaviour.output_spec(), stream, stamp)
+            model = route.model(request)
+            if not model:
+                raise _HTTPError(400, "you must provide a model parameter", "missing_required_parameter", "model")
+            behaviour, forced = self._behaviour(model)
+            stream = route.stream(request)
+            stamp = wire.Stamp(uuid.uuid4().hex, int(time.time()))
+            reply = route.build(request, behaviour.output_spec(), stream, stamp)
         except InvalidRequest as exc:
             raise _HTTPError(400, str(exc), "invalid_value", exc.param) from None
-        self._deliver(reply, behaviour, self._pick_fault(behaviour, forced, reply.frames is not None))
+        extra = route.headers(request, reply) if route.headers is not None else {}
+        self._deliver(reply, behaviour, self._pick_fault(behaviour, forced, reply.frames is not None), extra)
 
     def _read_body(self) -> bytes:
         length_header = self.headers.get("Content-Length")
@@ -545,7 +549,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     # -- delivery ---------------------------------------------------------------------------------------------
 
-    def _deliver(self, reply: wire.Reply, behaviour: Behaviour, fault: str | None) -> None:
+    def _deliver(
+        self, reply: wire.Reply, behaviour: Behaviour, fault: str | None, extra: Mapping[str, str] | None = None
+    ) -> None:
         stats, rng = self.server.stats, self.server.rng
         if fault is not None:
             stats.record_fault(fault)
@@ -564,16 +570,20 @@ class _Handler(BaseHTTPRequestHandler):
                 self._abort()
                 return
             assert reply.body is not None
-            self._send_json(200, reply.body)
+            self._send_json(200, reply.body, extra)
             return
-        self._stream(reply, behaviour, fault)
+        self._stream(reply, behaviour, fault, extra)
 
-    def _stream(self, reply: wire.Reply, behaviour: Behaviour, fault: str | None) -> None:
+    def _stream(
+        self, reply: wire.Reply, behaviour: Behaviour, fault: str | None, extra: Mapping[str, str] | None = None
+    ) -> None:
         assert reply.frames is not None
         frames = reply.frames
         cut = min(behaviour.disconnect_after, len(frames)) if fault in ("disconnect", "stream-error") else len(frames)
         self.send_response(200)
-        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Content-Type", reply.content_type)
+        for name, value in (extra or {}).items():
+            self.send_header(name, value)
         self.send_header("Cache-Control", "no-cache")
         self.send_header("Transfer-Encoding", "chunked")
         self._common_headers()
@@ -645,7 +655,14 @@ class _Handler(BaseHTTPRequestHandler):
         error_type: str = "invalid_request_error",
         headers: Mapping[str, str] | None = None,
     ) -> None:
-        self._send_json(status, wire.error_body(message, error_type, code, param), headers)
+        # A provider's route spells its errors its own way; before a route is known, OpenAI's.
+        spell = getattr(self, "_route_errors", None)
+        body = (
+            spell(status, message, code, param)
+            if spell is not None
+            else wire.error_body(message, error_type, code, param)
+        )
+        self._send_json(status, body, headers)
 
 
 class FakeLLMServer:

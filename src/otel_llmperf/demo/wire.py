@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import re
 import struct
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -131,6 +132,8 @@ class Reply:
     frames: list[Frame] | None = None
     # Chat and legacy completion streams end with `data: [DONE]`; Responses streams do not.
     done: bool = True
+    # What the stream's events are framed as (Bedrock streams are AWS event-stream binary).
+    content_type: str = "text/event-stream"
     # Builds the mid-stream error event given its position (the Responses API numbers its events).
     error_frame: Callable[[int], bytes] | None = None
     # Output tokens per choice: a non-streaming reply waits as long as streaming them would take.
@@ -720,9 +723,19 @@ def embeddings_reply(body: JsonObject, spec: OutputSpec, stream: bool, stamp: St
     return Reply(body=embeddings_body(inputs, model, dimensions, encoding))
 
 
-ENDPOINTS: dict[str, Callable[[JsonObject, OutputSpec, bool, Stamp], Reply]] = {
-    "/v1/chat/completions": chat_reply,
-    "/v1/completions": completions_reply,
-    "/v1/responses": responses_reply,
-    "/v1/embeddings": embeddings_reply,
-}
+def routes() -> list[Any]:
+    """The OpenAI API's routes (see :mod:`otel_llmperf.demo.routes`)."""
+    from otel_llmperf.demo.routes import Route  # routes imports this module's types
+
+    def route(path: str, builder: Callable[[JsonObject, OutputSpec, bool, Stamp], Reply]) -> Route:
+        def build(request: Any, spec: OutputSpec, stream: bool, stamp: Stamp) -> Reply:
+            return builder(request.body, spec, stream, stamp)
+
+        return Route("POST", re.escape(path), build)
+
+    return [
+        route("/v1/chat/completions", chat_reply),
+        route("/v1/completions", completions_reply),
+        route("/v1/responses", responses_reply),
+        route("/v1/embeddings", embeddings_reply),
+    ]

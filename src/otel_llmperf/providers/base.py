@@ -9,7 +9,7 @@ records below. Adapters never touch spans or meters; :mod:`otel_llmperf.invocati
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -27,6 +27,7 @@ class ResultKind(enum.Enum):
     ASYNC_STREAM = "async_stream"  # an async iterator of chunks
     RAW_READ = "raw_read"  # a raw response whose body is already read (parse() is cheap and sync)
     RAW_UNREAD = "raw_unread"  # a raw response still streaming its body (parse()/close() end the call)
+    NESTED_STREAM = "nested_stream"  # a response holding a stream in a slot (boto3: {"stream": EventStream})
 
 
 class ChunkKind(enum.IntEnum):
@@ -107,6 +108,13 @@ class PatchTarget:
     api: Api
     is_async: bool = False
     helper: bool = False  # returns a stream manager (context manager) rather than a response
+    # For methods that serve several APIs (botocore's _make_api_call): (api, request kwargs) of one
+    # call from its (instance, args, kwargs), or None to leave that call alone.
+    select: Callable[[Any, tuple[Any, ...], Mapping[str, Any]], tuple[Api, dict[str, Any]] | None] | None = None
+    # For stream helpers that make their request themselves (not through a patched method):
+    # hands the helper's request callable (or, async, its coroutine) to ``wrap`` and puts back
+    # what ``wrap`` returns, so the request is recorded as a streaming call of ``api``.
+    adopt: Callable[[Any, Callable[[Any], Any]], None] | None = None
 
 
 class ProviderAdapter(Protocol):
@@ -130,4 +138,8 @@ class ProviderAdapter(Protocol):
 
     def with_stream_usage(self, kwargs: dict[str, Any]) -> dict[str, Any] | None:
         """Return kwargs that ask for a usage chunk, or ``None`` when the caller chose already."""
+        ...
+
+    def nested_stream(self, result: Any) -> tuple[MutableMapping[str, Any], str] | None:
+        """Where a NESTED_STREAM result keeps its stream: (container, key)."""
         ...

@@ -9,7 +9,7 @@ instrument time; nothing here records telemetry.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, MutableMapping, Sequence
 from typing import Any
 
 from opentelemetry.semconv._incubating.attributes.gen_ai_attributes import (
@@ -593,6 +593,10 @@ class OpenAIAdapter:
         if hasattr(result, "http_response") and hasattr(result, "parse"):
             return ResultKind.RAW_UNREAD
         return ResultKind.PARSED
+
+    def nested_stream(self, result: Any) -> tuple[MutableMapping[str, Any], str] | None:
+        """OpenAI streams are returned directly, never nested."""
+        return None
 
     def with_stream_usage(self, kwargs: dict[str, Any]) -> dict[str, Any] | None:
         """Ask for the final usage chunk unless the caller set ``stream_options`` themselves."""
