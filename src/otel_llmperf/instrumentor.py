@@ -28,7 +28,12 @@ from otel_llmperf.config import Settings, load_settings
 from otel_llmperf.instruments import Instruments
 from otel_llmperf.invocation import Telemetry
 from otel_llmperf.providers import hosts
+from otel_llmperf.providers.anthropic import ADAPTER as ANTHROPIC_ADAPTER
 from otel_llmperf.providers.base import PatchTarget, ProviderAdapter
+from otel_llmperf.providers.bedrock import ADAPTER as BEDROCK_ADAPTER
+from otel_llmperf.providers.cohere import ADAPTER as COHERE_ADAPTER
+from otel_llmperf.providers.google_genai import ADAPTER as GOOGLE_GENAI_ADAPTER
+from otel_llmperf.providers.mistral import ADAPTER as MISTRAL_ADAPTER
 from otel_llmperf.providers.openai import ADAPTER as OPENAI_ADAPTER
 from otel_llmperf.version import __version__
 from otel_llmperf.wrappers import make_wrapper
@@ -151,4 +156,41 @@ class OpenAIInstrumentor(LLMPerfInstrumentor):
     adapter = OPENAI_ADAPTER
 
 
-INSTRUMENTORS: tuple[type[LLMPerfInstrumentor], ...] = (OpenAIInstrumentor,)
+class AnthropicInstrumentor(LLMPerfInstrumentor):
+    """Instruments the ``anthropic`` SDK."""
+
+    adapter = ANTHROPIC_ADAPTER
+
+
+class GoogleGenAIInstrumentor(LLMPerfInstrumentor):
+    """Instruments the ``google-genai`` SDK (Gemini API and Vertex AI)."""
+
+    adapter = GOOGLE_GENAI_ADAPTER
+
+
+class BedrockInstrumentor(LLMPerfInstrumentor):
+    """Instruments AWS Bedrock Runtime calls made with ``boto3``/``botocore``."""
+
+    adapter = BEDROCK_ADAPTER
+
+
+class MistralInstrumentor(LLMPerfInstrumentor):
+    """Instruments the ``mistralai`` SDK."""
+
+    adapter = MISTRAL_ADAPTER
+
+
+class CohereInstrumentor(LLMPerfInstrumentor):
+    """Instruments the ``cohere`` SDK."""
+
+    adapter = COHERE_ADAPTER
+
+
+INSTRUMENTORS: tuple[type[LLMPerfInstrumentor], ...] = (
+    OpenAIInstrumentor,
+    AnthropicInstrumentor,
+    GoogleGenAIInstrumentor,
+    BedrockInstrumentor,
+    MistralInstrumentor,
+    CohereInstrumentor,
+)
