@@ -43,6 +43,7 @@ from otel_llmperf.instruments import (
     LLMPERF_EVALUATION_SCORE,
     LLMPERF_FEEDBACK,
     LLMPERF_FEEDBACK_SCORE,
+    LLMPERF_USAGE_COST,
 )
 
 JSON = dict[str, Any]
@@ -89,6 +90,7 @@ FEEDBACK_SCORE = Histogram(_PROMETHEUS[LLMPERF_FEEDBACK_SCORE])
 EVALUATION_SCORE = Histogram(_PROMETHEUS[LLMPERF_EVALUATION_SCORE])
 FEEDBACK = _PROMETHEUS[LLMPERF_FEEDBACK]  # counters already end in _total
 OUTCOMES = _PROMETHEUS[LLMPERF_EVALUATION_OUTCOME]
+COST = _PROMETHEUS[LLMPERF_USAGE_COST]
 
 # Recording rules and alerts of the SLO rule files, named by the renderer that writes them.
 SLO_WINDOWS = slo_rules.WINDOWS
@@ -680,7 +682,7 @@ def percentiles(histogram: Histogram, filters: Sequence[str], qs: Sequence[float
 
 
 def overview() -> JSON:
-    """LLM overview: traffic, errors, latency, tokens."""
+    """LLM overview: traffic, errors, latency, tokens, spend."""
     f = CALL_FILTERS
     calls = series(DURATION.count, f)
     layout = Layout()
@@ -826,8 +828,44 @@ def overview() -> JSON:
         )
     )
 
-    layout.row("Breakdown (whole time range)")
+    layout.row("Spend (list prices of the price table)")
+    spend = series(COST, f)
     by_model = ("gen_ai_provider_name", "gen_ai_request_model")
+    layout.size(4, 8)
+    layout.add(
+        stat(
+            "Spend",
+            "How much did the LLM calls cost in the time range, at the price table's list prices?",
+            [Query(total((), WHOLE_RANGE(spend)))],
+            unit="currencyUSD",
+            decimals=2,
+        )
+    )
+    layout.size(12, 8)
+    layout.add(
+        timeseries(
+            "Spend rate by model (USD per hour)",
+            "How fast is each priced model spending money right now (models without a price do not appear)?",
+            [Query(f"{total(MODEL, OVER_TIME(spend))} * 3600", "{{gen_ai_request_model}}")],
+            unit="currencyUSD",
+        )
+    )
+    layout.size(8, 8)
+    layout.add(
+        bargauge(
+            "Spend by provider and model (time range)",
+            "Where did the money go in the time range?",
+            [
+                Query(
+                    total(by_model, WHOLE_RANGE(spend)),
+                    "{{gen_ai_provider_name}} {{gen_ai_request_model}}",
+                )
+            ],
+            unit="currencyUSD",
+        )
+    )
+
+    layout.row("Breakdown (whole time range)")
     layout.size(16, 8)
     layout.add(
         table(
@@ -838,6 +876,13 @@ def overview() -> JSON:
                 Column("Error ratio", error_ratio(f, by_model, WHOLE_RANGE), "percentunit", 2),
                 Column("p50 duration", quantile(0.5, DURATION, f, by_model, WHOLE_RANGE), "s"),
                 Column("p95 duration", quantile(0.95, DURATION, f, by_model, WHOLE_RANGE), "s"),
+                Column("Spend", total(by_model, WHOLE_RANGE(spend)), "currencyUSD", 2),
+                Column(
+                    "Cost per call",
+                    f"{total(by_model, WHOLE_RANGE(spend))} / {total(by_model, WHOLE_RANGE(calls))}",
+                    "currencyUSD",
+                    5,
+                ),
             ],
         )
     )
@@ -853,7 +898,7 @@ def overview() -> JSON:
     return dashboard(
         "llmperf-overview",
         "LLM overview",
-        "Traffic, errors, latency and tokens of the LLM calls otel-llmperf instruments.",
+        "Traffic, errors, latency, tokens and spend of the LLM calls otel-llmperf instruments.",
         call_variables(),
         layout,
     )

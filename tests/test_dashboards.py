@@ -370,3 +370,25 @@ def test_the_slo_dashboard_reads_exactly_what_the_rules_record() -> None:
     assert recorded == set(RECORDED)
     used = {name for _uid, _title, expr in dashboard_queries() for name in series_names(expr) if ":" in name}
     assert used <= recorded, f"dashboards read series no rule records: {sorted(used - recorded)}"
+
+
+def test_overview_shows_spend_over_the_range_and_its_rate_by_model() -> None:
+    cost = next(spec.prometheus for spec in CONTRACT if spec.name == "llmperf.usage.cost")
+    spend = {
+        panel["title"]: panel
+        for panel in panels(DASHBOARDS["llmperf-overview"])
+        if any(cost in target.get("expr", "") for target in panel.get("targets", []))
+    }
+    total = spend["Spend"]
+    assert total["type"] == "stat"
+    assert total["fieldConfig"]["defaults"]["unit"] == "currencyUSD"
+    assert total["targets"][0]["expr"].startswith(f"sum(increase({cost}{{")
+    assert total["targets"][0]["expr"].endswith("[$__range]))")
+    rate = spend["Spend rate by model (USD per hour)"]
+    assert rate["type"] == "timeseries"
+    assert rate["targets"][0]["expr"].startswith(f"sum by (gen_ai_request_model) (rate({cost}{{")
+    assert rate["targets"][0]["expr"].endswith("[$__rate_interval])) * 3600")
+    assert "Spend by provider and model (time range)" in spend
+    table = spend["Calls by provider and model"]
+    headers = set(table["transformations"][-1]["options"]["renameByName"].values())
+    assert {"Spend", "Cost per call"} <= headers

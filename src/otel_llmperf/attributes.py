@@ -24,5 +24,8 @@ LLMPERF_EVALUATION_OUTCOME: Final = "llmperf.evaluation.outcome"
 LLMPERF_EVALUATION_CLASS: Final = "llmperf.evaluation.class"
 """The class a one-vs-rest outcome is about, for per-class precision and recall."""
 
+LLMPERF_USAGE_COST: Final = "llmperf.usage.cost"
+"""Cost of the call in USD from its token usage and the price table; absent when the model has no price."""
+
 UNKNOWN: Final = "_unknown"
 """Model, provider and operation of feedback whose call is not known here (documented fallback)."""

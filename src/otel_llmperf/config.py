@@ -40,12 +40,14 @@ from otel_llmperf.environment_variables import (
     OTEL_PYTHON_LLMPERF_FEEDBACK_TOKEN_TTL,
     OTEL_PYTHON_LLMPERF_LOG_CALLS,
     OTEL_PYTHON_LLMPERF_MAX_VARIANTS,
+    OTEL_PYTHON_LLMPERF_PRICES,
     OTEL_PYTHON_LLMPERF_PROVIDER_HOSTS,
     OTEL_PYTHON_LLMPERF_REDACTOR,
     OTEL_PYTHON_LLMPERF_STREAM_USAGE,
     OTEL_PYTHON_LLMPERF_USER_ID_KEY,
     OTEL_PYTHON_LLMPERF_VARIANT,
 )
+from otel_llmperf.pricing import PriceTable, load_prices
 
 _logger = logging.getLogger("otel_llmperf")
 
@@ -95,6 +97,7 @@ class Settings:
     redact: Callable[[str], str] | None = None
     redactor_failed: bool = False  # a redactor was asked for but could not be loaded: capture nothing
     log_calls: bool = False
+    prices: PriceTable = field(default_factory=lambda: load_prices(None, None), repr=False)
 
 
 def _env(environ: Mapping[str, str], name: str) -> str | None:
@@ -278,6 +281,7 @@ _KWARGS = frozenset(
         "user_id_key",
         "redact",
         "log_calls",
+        "prices",
         "logs_exporter",
     }
 )
@@ -302,6 +306,7 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) ->
             f"unknown keyword argument(s) {', '.join(sorted(unknown))}; allowed: {', '.join(sorted(_KWARGS))}"
         )
     redact_given = overrides.pop("redact", None)
+    prices_given = overrides.pop("prices", None)
     kw = {key: _as_text(value) for key, value in overrides.items() if value is not None}
 
     def source(key: str, var: str) -> tuple[str, str | None]:
@@ -377,4 +382,5 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) ->
         redact=redact,
         redactor_failed=redactor_failed,
         log_calls=parse_bool(*source("log_calls", OTEL_PYTHON_LLMPERF_LOG_CALLS), False),
+        prices=load_prices(prices_given, _env(env, OTEL_PYTHON_LLMPERF_PRICES)),
     )

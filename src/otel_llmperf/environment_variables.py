@@ -119,3 +119,12 @@ OTEL_PYTHON_LLMPERF_LOG_CALLS = "OTEL_PYTHON_LLMPERF_LOG_CALLS"
 ``true`` writes one structured record per LLM call to the ``otel_llmperf.calls`` logger.
 Default: ``false``. Keyword: ``log_calls``.
 """
+
+OTEL_PYTHON_LLMPERF_PRICES = "OTEL_PYTHON_LLMPERF_PRICES"
+"""
+.. envvar:: OTEL_PYTHON_LLMPERF_PRICES
+
+Path of a JSON (or ``.yaml``) price file, USD per million tokens, laid over the shipped table:
+``{"prices": {"my-model": {"input": 1.0, "output": 2.0, "cached_input": 0.1}}}``; with
+``"replace": true`` the shipped table is dropped. Keyword: ``prices`` (a path or a mapping).
+"""

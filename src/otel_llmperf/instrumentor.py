@@ -27,6 +27,7 @@ from otel_llmperf import experiments, setup, signals
 from otel_llmperf.config import Settings, load_settings
 from otel_llmperf.instruments import Instruments
 from otel_llmperf.invocation import Telemetry
+from otel_llmperf.layering import foreign_layer
 from otel_llmperf.providers import hosts
 from otel_llmperf.providers.anthropic import ADAPTER as ANTHROPIC_ADAPTER
 from otel_llmperf.providers.base import PatchTarget, ProviderAdapter
@@ -52,6 +53,10 @@ class _Patch:
     wrapper: Any
 
 
+class _TakenByAnotherLayer(Exception):
+    """The SDK method is already wrapped by another GenAI instrumentation, which records its calls."""
+
+
 def _apply(target: PatchTarget, wrapper: Any) -> _Patch:
     module = importlib.import_module(target.module)
     owner_path, _, name = target.attribute.rpartition(".")
@@ -59,6 +64,9 @@ def _apply(target: PatchTarget, wrapper: Any) -> _Patch:
     if name not in vars(owner):
         raise AttributeError(f"{owner_path} defines no {name} of its own")
     original = vars(owner)[name]
+    other = foreign_layer(original)
+    if other is not None:
+        raise _TakenByAnotherLayer(f"{target.module}.{target.attribute} ({other})")
     wrap_function_wrapper(owner, name, wrapper)
     return _Patch(owner, name, original, vars(owner)[name])
 
@@ -105,13 +113,24 @@ class LLMPerfInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         self._telemetry = telemetry
         self._patches: list[_Patch] = []
         skipped = []
+        taken = []
         for target in self.adapter.patch_targets():
             try:
                 self._patches.append(_apply(target, make_wrapper(telemetry, target)))
             except (ImportError, AttributeError) as error:
                 skipped.append(f"{target.module}.{target.attribute} ({error})")
+            except _TakenByAnotherLayer as error:
+                taken.append(str(error))
         if skipped:
             _logger.debug("%s: not in this SDK version, not instrumented: %s", self.adapter.name, "; ".join(skipped))
+        if taken:
+            _logger.warning(
+                "%s: already instrumented by another GenAI instrumentation, which records these calls; "
+                "otel-llmperf leaves them alone so they are not counted twice: %s. To measure them with "
+                "otel-llmperf, disable the other instrumentation (OTEL_PYTHON_DISABLED_INSTRUMENTATIONS).",
+                self.adapter.name,
+                "; ".join(taken),
+            )
         if not kwargs.get("quiet"):
             _logger.info(
                 "otel-llmperf %s: instrumented %s %s (%d methods); %s; content capture %s; stream usage %s",

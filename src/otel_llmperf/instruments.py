@@ -40,6 +40,7 @@ LLMPERF_FEEDBACK = "llmperf.feedback"
 LLMPERF_FEEDBACK_SCORE = "llmperf.feedback.score"
 LLMPERF_EVALUATION_SCORE = "llmperf.evaluation.score"
 LLMPERF_EVALUATION_OUTCOME = "llmperf.evaluation.outcome"
+LLMPERF_USAGE_COST = "llmperf.usage.cost"
 
 
 @dataclass(frozen=True)
@@ -94,6 +95,14 @@ CONTRACT: tuple[MetricSpec, ...] = (
         "llmperf_client_time_per_output_token_seconds",
         TIME_PER_TOKEN_BUCKETS,
         "Mean time per output token after the first, in a stream whose output token count is known.",
+    ),
+    MetricSpec(
+        LLMPERF_USAGE_COST,
+        "counter",
+        "USD",
+        "llmperf_usage_cost_USD_total",
+        (),
+        "Cost of LLM calls in US dollars, from reported token usage and the price table (list prices).",
     ),
     MetricSpec(
         LLMPERF_FEEDBACK,
@@ -152,7 +161,14 @@ def histogram(meter: Meter, name: str) -> Histogram:
 class Instruments:
     """The instruments of one meter, created once at instrument time."""
 
-    __slots__ = ("duration", "time_per_output_chunk", "time_per_output_token", "time_to_first_chunk", "token_usage")
+    __slots__ = (
+        "cost",
+        "duration",
+        "time_per_output_chunk",
+        "time_per_output_token",
+        "time_to_first_chunk",
+        "token_usage",
+    )
 
     def __init__(self, meter: Meter) -> None:
         self.duration = histogram(meter, GEN_AI_CLIENT_OPERATION_DURATION)
@@ -160,3 +176,4 @@ class Instruments:
         self.time_to_first_chunk = histogram(meter, GEN_AI_CLIENT_OPERATION_TIME_TO_FIRST_CHUNK)
         self.time_per_output_chunk = histogram(meter, GEN_AI_CLIENT_OPERATION_TIME_PER_OUTPUT_CHUNK)
         self.time_per_output_token = histogram(meter, LLMPERF_CLIENT_TIME_PER_OUTPUT_TOKEN)
+        self.cost = counter(meter, LLMPERF_USAGE_COST)

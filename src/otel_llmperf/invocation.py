@@ -29,6 +29,7 @@ from opentelemetry.semconv._incubating.attributes.gen_ai_attributes import (
     GEN_AI_RESPONSE_ID,
     GEN_AI_RESPONSE_MODEL,
     GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK,
+    GEN_AI_SYSTEM_INSTRUCTIONS,
     GEN_AI_TOKEN_TYPE,
     GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS,
     GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS,
@@ -43,11 +44,12 @@ from opentelemetry.semconv.attributes.server_attributes import SERVER_ADDRESS, S
 from opentelemetry.trace import SpanKind, Status, StatusCode, Tracer
 
 from otel_llmperf import _errors
-from otel_llmperf.attributes import LLMPERF_VARIANT
+from otel_llmperf.attributes import LLMPERF_USAGE_COST, LLMPERF_VARIANT
 from otel_llmperf.calllog import log_call
 from otel_llmperf.config import Settings
 from otel_llmperf.experiments import current_variant
 from otel_llmperf.instruments import Instruments
+from otel_llmperf.layering import another_layer_records, suppress_inner_layers
 from otel_llmperf.privacy import bounded_json, hash_user_id, redact_messages
 from otel_llmperf.providers.base import (
     Api,
@@ -99,6 +101,7 @@ class Telemetry:
         "enabled",
         "instruments",
         "log_calls",
+        "prices",
         "redact",
         "stream_usage",
         "tracer",
@@ -117,11 +120,17 @@ class Telemetry:
         self.content_max_length = settings.content_max_length
         self.stream_usage = settings.stream_usage
         self.chunk_metrics = settings.chunk_metrics
+        self.prices = settings.prices
         self.enabled = True
 
     def begin(self, api: Api, instance: Any, kwargs: dict[str, Any]) -> Invocation | None:
         """Start recording a call, or return ``None`` when it must not be (suppressed, nested, broken)."""
-        if not self.enabled or not is_instrumentation_enabled() or otel_context.get_value(_ACTIVE):
+        if (
+            not self.enabled
+            or not is_instrumentation_enabled()
+            or otel_context.get_value(_ACTIVE)
+            or another_layer_records()
+        ):
             return None
         try:
             return Invocation(self, api, instance, kwargs)
@@ -196,7 +205,9 @@ class Invocation:
         if telemetry.user_id_key is not None and api.user_id is not None:
             self._add_user_hash(span_attributes, telemetry.user_id_key)
         self.span = telemetry.tracer.start_span(name, kind=SpanKind.CLIENT, attributes=span_attributes)
-        self.context = otel_context.set_value(_ACTIVE, True, trace.set_span_in_context(self.span))
+        self.context = suppress_inner_layers(
+            otel_context.set_value(_ACTIVE, True, trace.set_span_in_context(self.span))
+        )
         self.recording = self.span.is_recording()
         if self.recording and telemetry.capture:
             self._capture_input()
@@ -226,6 +237,13 @@ class Invocation:
                 self.span.set_attribute(
                     GEN_AI_INPUT_MESSAGES, bounded_json(messages, self._telemetry.content_max_length)
                 )
+            instructions = self.api.system_instructions
+            if instructions is not None:
+                parts = redact_messages(instructions(self.kwargs), self._telemetry.redact)
+                if parts:
+                    self.span.set_attribute(
+                        GEN_AI_SYSTEM_INSTRUCTIONS, bounded_json(parts, self._telemetry.content_max_length)
+                    )
         except Exception as error:
             _errors.report("capturing input messages", error)
 
@@ -307,7 +325,18 @@ class Invocation:
         """End a call on an exception the SDK (or the caller's code in a stream block) raised."""
         if self._claim():
             info = self.folder.result() if self.folder is not None else None
-            self._end(perf_counter(), info, error_type_of(error), error, "")
+            self._end(perf_counter(), info, self._error_type(error), error, "")
+
+    def _error_type(self, error: BaseException) -> str:
+        describe = self.api.error_type
+        if describe is not None:
+            try:
+                named = describe(error)
+                if named:
+                    return named
+            except Exception as failure:
+                _errors.report("naming an error", failure)
+        return error_type_of(error)
 
     def end_stream(self, error_type: str | None = None, description: str = "") -> None:
         """End a stream: exhausted (no ``error_type``), closed early, or abandoned."""
@@ -323,12 +352,12 @@ class Invocation:
         try:
             if info is not None and info.response_id:
                 self.response_id = info.response_id
-            self._record(end, info, error_type)
+            cost = self._record(end, info, error_type)
             if self.recording:
-                self._describe_end(info, error_type, error, why)
+                self._describe_end(info, error_type, error, why, cost)
             self._remember()
             if self._telemetry.log_calls:
-                log_call(self._log_fields(end, info, error_type))
+                log_call(self._log_fields(end, info, error_type, cost))
         except Exception as failure:
             _errors.report("finishing a call", failure)
         finally:
@@ -364,7 +393,9 @@ class Invocation:
             response_id=response_id if isinstance(response_id, str) else None,
         )
 
-    def _log_fields(self, end: float, info: ResponseInfo | None, error_type: str | None) -> dict[str, Any]:
+    def _log_fields(
+        self, end: float, info: ResponseInfo | None, error_type: str | None, cost: float | None
+    ) -> dict[str, Any]:
         attrs = self.metric_attributes
         context = self.span.get_span_context()
         usage = info.usage if info is not None else None
@@ -382,6 +413,7 @@ class Invocation:
             else None,
             "input_tokens": usage.input_tokens if usage is not None else None,
             "output_tokens": usage.output_tokens if usage is not None else None,
+            "cost_usd": cost,
             "error_type": error_type,
             "trace_id": f"{context.trace_id:032x}" if context.is_valid else None,
             "span_id": f"{context.span_id:016x}" if context.is_valid else None,
@@ -396,7 +428,8 @@ class Invocation:
                 fields["output_messages"] = bounded_json(outputs, telemetry.content_max_length)
         return fields
 
-    def _record(self, end: float, info: ResponseInfo | None, error_type: str | None) -> None:
+    def _record(self, end: float, info: ResponseInfo | None, error_type: str | None) -> float | None:
+        """Record the call's metrics; return its cost when the price table knows the model."""
         instruments = self._telemetry.instruments
         attrs = self.metric_attributes
         if info is not None and info.response_model:
@@ -406,7 +439,7 @@ class Invocation:
         )
         usage = info.usage if info is not None else None
         if usage is None:
-            return
+            return None
         if usage.input_tokens is not None:
             instruments.token_usage.record(usage.input_tokens, {**attrs, GEN_AI_TOKEN_TYPE: _INPUT}, self.context)
         if usage.output_tokens is not None:
@@ -416,12 +449,24 @@ class Invocation:
                 instruments.time_per_output_token.record(
                     (last - first) / (usage.output_tokens - 1), self.chunk_attributes or attrs, self.context
                 )
+        models = (info.response_model if info is not None else None, self.request.request_model)
+        cost = self._telemetry.prices.cost(self.request.provider, models, usage)
+        if cost is not None:
+            instruments.cost.add(cost, attrs, self.context)
+        return cost
 
     def _describe_end(
-        self, info: ResponseInfo | None, error_type: str | None, error: BaseException | None, why: str
+        self,
+        info: ResponseInfo | None,
+        error_type: str | None,
+        error: BaseException | None,
+        why: str,
+        cost: float | None,
     ) -> None:
         # One set_attributes call: every call into the span takes its lock and cleans values.
         attrs: Attributes = self._response_attributes(info) if info is not None else {}
+        if cost is not None:
+            attrs[LLMPERF_USAGE_COST] = cost
         if self._first_chunk_at is not None:
             attrs[GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK] = self._first_chunk_at - self.start
         if error_type:

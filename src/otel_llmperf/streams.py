@@ -21,7 +21,7 @@ How each kind of result ends its call:
 from __future__ import annotations
 
 import inspect
-from collections.abc import Awaitable, Iterator
+from collections.abc import Awaitable, Coroutine, Iterator
 from contextvars import ContextVar
 from time import perf_counter
 from types import TracebackType
@@ -145,6 +145,14 @@ class AsyncStreamProxy(_StreamProxy):
         finally:
             self._self_invocation.end_stream(CANCELLED, _EARLY_CLOSE)
 
+    async def aclose(self) -> Any:
+        """Close an async-generator stream (google-genai's); ends the call as cancelled."""
+        close = self.__wrapped__.aclose  # AttributeError, as without the proxy, for streams that have none
+        try:
+            return await close()
+        finally:
+            self._self_invocation.end_stream(CANCELLED, _EARLY_CLOSE)
+
     async def __aenter__(self) -> AsyncStreamProxy:
         await self.__wrapped__.__aenter__()
         return self
@@ -239,6 +247,10 @@ class StreamManagerProxy(_StreamManagerProxy):
     def __exit__(
         self, exc_type: type[BaseException] | None, error: BaseException | None, traceback: TracebackType | None
     ) -> Any:
+        if error is not None:
+            # First: a helper whose exit closes its stream through our proxy (anthropic's
+            # MessageStream) would otherwise end the call as cancelled, losing the caller's error.
+            self._self_close_streams(error)
         try:
             return self.__wrapped__.__exit__(exc_type, error, traceback)
         finally:
@@ -258,6 +270,8 @@ class AsyncStreamManagerProxy(_StreamManagerProxy):
     async def __aexit__(
         self, exc_type: type[BaseException] | None, error: BaseException | None, traceback: TracebackType | None
     ) -> Any:
+        if error is not None:
+            self._self_close_streams(error)  # first, as in StreamManagerProxy.__exit__
         try:
             return await self.__wrapped__.__aexit__(exc_type, error, traceback)
         finally:
@@ -310,8 +324,22 @@ def _finish_read_response(invocation: Invocation, result: Any) -> None:
     end = perf_counter()
     try:
         parsed = result.parse()
+        if inspect.iscoroutine(parsed):
+            # An async SDK's parse() is a coroutine even with the body in memory (anthropic's
+            # AsyncAPIResponse); with nothing to wait for, it completes on its first step.
+            parsed = _completed(parsed)
     except Exception:
         # The caller meets the same error when they parse; the HTTP exchange itself is over.
         invocation.finish(None, end)
         return
     invocation.finish(invocation.response_info(parsed), end)
+
+
+def _completed(coroutine: Coroutine[Any, Any, Any]) -> Any:
+    """The value of a coroutine that finishes without waiting; closed, and an error, if it would wait."""
+    try:
+        coroutine.send(None)
+    except StopIteration as done:
+        return done.value
+    coroutine.close()
+    raise RuntimeError("parse() waited for a response body that should have been read")

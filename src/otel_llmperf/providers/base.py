@@ -97,6 +97,12 @@ class Api:
     new_folder: Callable[[bool], ChunkFolder] | None = None
     stream_usage_option: bool = False  # accepts stream_options.include_usage
     user_id: Callable[[Mapping[str, Any]], str | None] | None = None  # exported only hashed, if at all
+    # Instructions the API takes apart from the messages (Gemini's system_instruction), as semconv
+    # parts for gen_ai.system_instructions; captured with the input messages.
+    system_instructions: Callable[[Mapping[str, Any]], list[dict[str, Any]] | None] | None = None
+    # The error.type of an exception the SDK raised, when its class says too little (botocore's
+    # ClientError carries the AWS error code); None falls back to the exception's class name.
+    error_type: Callable[[BaseException], str | None] | None = None
 
 
 @dataclass(frozen=True)

@@ -47,7 +47,7 @@ _DEFAULT_PORTS = {"https": 443, "http": 80}
 _CACHE_LIMIT = 256
 
 _extra: tuple[tuple[str, str], ...] = ()
-_cache: dict[tuple[str, str], str] = {}
+_cache: dict[tuple[str, str, str], str] = {}
 _lock = threading.Lock()
 
 
@@ -62,7 +62,8 @@ def set_extra_hosts(hosts: Mapping[str, str]) -> None:
 
 def provider_for_host(host: str, client_class: str = "", default: str = P.OPENAI.value) -> str:
     """The provider name a host (and client class) stands for."""
-    key = (host, client_class)
+    # The default is part of the key: SDKs other than openai's name their own provider by default.
+    key = (host, client_class, default)
     found = _cache.get(key)
     if found is not None:
         return found
