@@ -23,7 +23,12 @@ from otel_llmperf.setup import ProviderSetup, build_providers
 def fixture_scrape_setup() -> Iterator[ProviderSetup]:
     settings = load_settings({}, metrics_exporter="prometheus", traces_exporter="none", prometheus_port=0)
     setup = build_providers(settings, prometheus_registry=CollectorRegistry())
-    otel_llmperf.instrument(tracer_provider=None, meter_provider=setup.meter_provider, stream_usage=True)
+    otel_llmperf.instrument(
+        tracer_provider=None,
+        meter_provider=setup.meter_provider,
+        stream_usage=True,
+        prices={"scraped": {"input": 1.0, "output": 2.0}},
+    )
     yield setup
     otel_llmperf.uninstrument()
     setup.shutdown()
