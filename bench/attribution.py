@@ -225,14 +225,14 @@ def _measure(
         return measure
 
     add(
-        "  of which Invocation._record (3 records, attribute dicts)",
+        "  of which Invocation._record (3 histogram records, the cost counter, attribute dicts)",
         "ours",
         on_begun(lambda invocation: invocation._record(time.perf_counter(), info, None)),
     )
     add(
-        "  of which Invocation._describe_end (response attributes, one set_attribute each)",
+        "  of which Invocation._describe_end (response attributes and cost, one set_attributes)",
         "ours",
-        on_begun(lambda invocation: invocation._describe_end(info, None, None, "")),
+        on_begun(lambda invocation: invocation._describe_end(info, None, None, "", 0.0001)),
     )
     end_attrs = {
         "gen_ai.response.model": "gpt-4o-mini-2024-07-18",
@@ -278,6 +278,11 @@ def _measure(
         instruments.token_usage.record(49, {**metric_attrs, "gen_ai.token.type": "output"}, ctx)
 
     add("  of which 3 Histogram.record with context (SDK)", "otel sdk", calls(three_records))
+    add(
+        "  of which the cost Counter.add with context (SDK)",
+        "otel sdk",
+        calls(lambda: instruments.cost.add(0.0001, metric_attrs, ctx)),
+    )
     add(
         "  of which span.end (SDK + SimpleSpanProcessor)",
         "otel sdk",

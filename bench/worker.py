@@ -206,7 +206,8 @@ def verify(scenario: Scenario, toggle: Toggle, sinks: Sinks) -> dict[str, Any]:
     for name, (kind, total) in sorted(metrics2.items()):
         delta = total - metrics1.get(name, (kind, 0.0))[1]
         if delta:
-            per_call[name] = {"kind": kind, "per_call": round(delta / VERIFY_CALLS, 3)}
+            # Three significant digits: a counter of dollars adds fractions of a cent per call.
+            per_call[name] = {"kind": kind, "per_call": float(f"{delta / VERIFY_CALLS:.3g}")}
     last = exporter.last if spans_on else None
     return {
         "spans_per_call": spans_on / VERIFY_CALLS,

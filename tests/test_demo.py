@@ -79,7 +79,18 @@ def test_demo_serves_metrics_prints_a_summary_and_stops_on_ctrl_c(demo: subproce
     port = int(match.group(1))
     _, output = _read_until(demo, re.compile(r"p95 TTFC[\s\S]*openai\s+gpt-4o-mini\s+\d+"), timeout=30)
 
-    wanted = {"gpt-4o-mini", "gpt-4.1", "o4-mini", "text-embedding-3-small", "gpt-3.5-turbo-instruct"}
+    wanted = {
+        "gpt-4o-mini",
+        "gpt-4.1",
+        "o4-mini",
+        "text-embedding-3-small",
+        "gpt-3.5-turbo-instruct",
+        "claude-haiku-4-5",
+        "gemini-2.5-flash",
+        "us.amazon.nova-lite-v1:0",
+        "mistral-small-latest",
+        "command-r-plus-08-2024",
+    }
     deadline = time.monotonic() + 30  # the slowest model needs a few seconds per call
     while True:
         families = scrape(port)
@@ -93,6 +104,13 @@ def test_demo_serves_metrics_prints_a_summary_and_stops_on_ctrl_c(demo: subproce
     assert "llmperf_client_time_per_output_token_seconds" in families  # the demo asks for stream usage
     variants = {sample.labels.get("llmperf_variant") for sample in duration.samples}
     assert {"a", "b"} <= variants
+    # Every provider's SDK is installed with the test extra: the mix reaches all six.
+    providers = {sample.labels["gen_ai_provider_name"] for sample in duration.samples}
+    assert providers == {"openai", "anthropic", "gcp.gemini", "aws.bedrock", "mistral_ai", "cohere"}
+    # Every demo model is in the shipped price table, so spend shows for each provider.
+    cost = families["llmperf_usage_cost_USD"]
+    assert {sample.labels["gen_ai_provider_name"] for sample in cost.samples} == providers
+    assert all(sample.value > 0 for sample in cost.samples if sample.name.endswith("_total"))
 
     # Simulated users and judges: every feedback kind, scores, and evaluation outcomes.
     deadline = time.monotonic() + 40
@@ -135,3 +153,28 @@ def test_demo_rejects_bad_options_naming_them() -> None:
     )
     assert result.returncode == 2
     assert "--rps" in result.stderr and "outside" in result.stderr
+
+
+def test_variant_b_is_concise_and_liked_more_unless_the_experiment_is_identical() -> None:
+    import random
+
+    from otel_llmperf.demo.traffic import Experiment, _request, demo_server_config
+
+    config = demo_server_config(1)
+    tokens = config.behaviour_for("gpt-4.1").output_tokens
+    concise, identical = Experiment("concise", 0.2), Experiment("identical", 0.2)
+    assert _request(random.Random(1), "gpt-4.1", "b", config, concise).headers == {
+        "x-fake-output-tokens": str(int(tokens * 0.6))
+    }
+    assert _request(random.Random(1), "gpt-4.1", "a", config, concise).headers == {}
+    assert _request(random.Random(1), "gpt-4.1", "b", config, identical).headers == {}
+    assert (concise.satisfaction_lift("a"), concise.satisfaction_lift("b")) == (0.0, 0.2)
+    assert identical.satisfaction_lift("b") == 0.0
+
+
+def test_demo_rejects_an_unknown_experiment() -> None:
+    result = subprocess.run(
+        [_command(), "demo", "--ab", "bigger"], capture_output=True, text=True, timeout=60, env=_demo_env()
+    )
+    assert result.returncode == 2
+    assert "--ab" in result.stderr and "identical" in result.stderr

@@ -31,7 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     demo = commands.add_parser(
         "demo",
-        help="run a fake LLM server and realistic traffic through the instrumented openai SDK",
+        help="run a fake LLM server and realistic traffic through the instrumented provider SDKs",
         description="Serve metrics on OTEL_EXPORTER_PROMETHEUS_HOST:PORT (default 127.0.0.1:9464), export OTLP "
         "when OTEL_EXPORTER_OTLP_ENDPOINT is set, and print a live per-model summary. Ctrl-C stops it.",
     )
@@ -44,6 +44,10 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=int, default=7, help="random seed of the traffic and the fake server")
     demo.add_argument("--refresh", type=_bounded(float, 0.2, 3600, "a number of seconds"), default=3.0, metavar="S",
                       help="seconds between summary refreshes (default: 3)")  # fmt: skip
+    demo.add_argument("--ab", choices=("concise", "identical"), default="concise",
+                      help="how variant b differs: concise (shorter, liked more; default) or identical")  # fmt: skip
+    demo.add_argument("--b-lift", type=_bounded(float, 0, 0.5, "a fraction"), default=0.07, metavar="P",
+                      help="with --ab concise: how much more often users like b's answers (default: 0.07)")  # fmt: skip
     slo.add_cli(commands)
     return parser
 
@@ -53,6 +57,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "demo":
         from otel_llmperf.demo.run import DemoOptions, run_demo
+        from otel_llmperf.demo.traffic import Experiment
 
         return run_demo(
             DemoOptions(
@@ -61,6 +66,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 metrics_port=None if args.metrics_port is None else int(args.metrics_port),
                 seed=args.seed,
                 refresh=args.refresh,
+                experiment=Experiment(args.ab, args.b_lift),
             )
         )
     if args.command == "slo":

@@ -12,8 +12,8 @@ records the LLM call itself and then calls an instrumented SDK. The rules:
 * An SDK method that another GenAI instrumentation has already wrapped is not wrapped again:
   a layer inside ours could not be silenced from outside, so it keeps recording and we say
   once which methods we left to it.
-* Our own layers (one SDK calling another, e.g. Cohere's Bedrock client calling boto3) are
-  recorded by the outermost call, through a context key of our own.
+* Our own layers (an instrumented method calling another, e.g. openai's ``stream()`` helper
+  calling ``create``) are recorded by the outermost call, through a context key of our own.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: Apache-2.0
-"""``otel-llmperf demo``: fake LLM server + realistic traffic through the instrumented openai SDK.
+"""``otel-llmperf demo``: fake LLM server + realistic traffic through the instrumented provider SDKs.
 
 Metrics go where the standard variables say (a Prometheus endpoint on 127.0.0.1:9464 by
 default; OTLP too when an endpoint is configured) and a live per-model summary is printed
@@ -15,7 +15,7 @@ import os
 import signal
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TextIO
 
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
@@ -23,9 +23,10 @@ from opentelemetry.trace import NoOpTracerProvider
 
 import otel_llmperf
 from otel_llmperf.config import load_settings
+from otel_llmperf.demo.clients import connect
 from otel_llmperf.demo.server import FakeLLMServer, ServerConfig
 from otel_llmperf.demo.summary import ModelRow, render, summarise
-from otel_llmperf.demo.traffic import demo_server_config, generate
+from otel_llmperf.demo.traffic import Experiment, demo_server_config, generate
 from otel_llmperf.setup import ProviderSetup, build_providers
 
 _CLEAR = "\x1b[2J\x1b[H"
@@ -40,6 +41,7 @@ class DemoOptions:
     metrics_port: int | None = None  # None: OTEL_EXPORTER_PROMETHEUS_PORT or 9464
     seed: int = 7
     refresh: float = 3.0
+    experiment: Experiment = field(default_factory=Experiment)
 
 
 class _Display:
@@ -68,9 +70,7 @@ async def _refresh(display: _Display, stop: asyncio.Event) -> None:
             display.show()
 
 
-async def _drive(options: DemoOptions, base_url: str, display: _Display, config: ServerConfig) -> tuple[int, int]:
-    import openai
-
+async def _drive(options: DemoOptions, root: str, display: _Display, config: ServerConfig) -> tuple[int, int]:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -78,17 +78,14 @@ async def _drive(options: DemoOptions, base_url: str, display: _Display, config:
             loop.add_signal_handler(signum, stop.set)
     if options.duration is not None:
         loop.call_later(options.duration, stop.set)
-    # No retries: the demo shows injected faults as errors instead of hiding them behind retries.
-    async_client = openai.AsyncOpenAI(base_url=base_url, api_key="demo", max_retries=0)
-    sync_client = openai.OpenAI(base_url=base_url, api_key="demo", max_retries=0)
+    clients = connect(root)
     refresher = asyncio.create_task(_refresh(display, stop))
     try:
-        tally = await generate(async_client, sync_client, options.rps, stop, options.seed, config)
+        tally = await generate(clients, options.rps, stop, options.seed, config, experiment=options.experiment)
     finally:
         stop.set()
         await refresher
-        await async_client.close()
-        sync_client.close()
+        await clients.close()
     return tally.sent, tally.failed
 
 
@@ -129,7 +126,7 @@ def run_demo(options: DemoOptions, out: TextIO = sys.stdout) -> int:
     out.flush()
     display = _Display(out, summary_reader, options.refresh)
     try:
-        sent, failed = asyncio.run(_drive(options, server.base_url, display, server_config))
+        sent, failed = asyncio.run(_drive(options, server.url, display, server_config))
     except KeyboardInterrupt:  # a second Ctrl-C while draining
         sent, failed = -1, -1
     finally:

@@ -1,9 +1,10 @@
 # SPDX-License-Identifier: Apache-2.0
-"""A realistic request mix for the demo, driven through the real (instrumented) openai SDK.
+"""A realistic request mix for the demo, driven through the real (instrumented) SDKs of six providers.
 
 Arrivals are Poisson at the requested rate; each request picks an operation from a weighted
-mix (streaming chat most of all), through the async client, with a share through the sync
-client on worker threads, so both code paths are exercised. Every request runs in A/B
+mix (OpenAI streaming chat most of all; Anthropic, Gemini, Bedrock, Mistral and Cohere when
+their SDKs are installed), mostly through async clients, with a share through sync clients on
+worker threads, so both code paths are exercised. Every request runs in A/B
 variant "a" or "b" (b asks for concise answers); simulated users then give feedback and
 judges evaluate (:mod:`otel_llmperf.demo.users`). Errors come from the fake server's
 configured fault rates, and are counted, never raised.
@@ -20,11 +21,26 @@ from typing import Any
 
 from otel_llmperf import variant
 from otel_llmperf.demo import users
+from otel_llmperf.demo.clients import Clients, bedrock_headers
 from otel_llmperf.demo.server import Behaviour, ServerConfig
 
 CHAT_MODELS = ("gpt-4o-mini", "gpt-4.1", "o4-mini")
 EMBEDDING_MODEL = "text-embedding-3-small"
 INSTRUCT_MODEL = "gpt-3.5-turbo-instruct"
+ANTHROPIC_MODEL = "claude-haiku-4-5"
+GEMINI_MODEL = "gemini-2.5-flash"
+BEDROCK_MODEL = "us.amazon.nova-lite-v1:0"
+MISTRAL_MODEL = "mistral-small-latest"
+COHERE_MODEL = "command-r-plus-08-2024"
+# gen_ai.provider.name of each chat model, for offline evaluations that name the model themselves.
+MODEL_PROVIDERS = {
+    **dict.fromkeys(CHAT_MODELS, "openai"),
+    ANTHROPIC_MODEL: "anthropic",
+    GEMINI_MODEL: "gcp.gemini",
+    BEDROCK_MODEL: "aws.bedrock",
+    MISTRAL_MODEL: "mistral_ai",
+    COHERE_MODEL: "cohere",
+}
 PROMPTS = (
     "Summarise the attached incident report in three bullet points.",
     "Write a polite reply declining the meeting.",
@@ -35,7 +51,7 @@ PROMPTS = (
 
 
 def demo_server_config(seed: int) -> ServerConfig:
-    """Three chat models with distinct latency profiles and a few faults, plus embeddings."""
+    """Chat models of six providers with distinct latency profiles and a few faults, plus embeddings."""
     return ServerConfig(
         seed=seed,
         default=Behaviour(ttft=0.05, token_delay=0.005, jitter=0.3, output_tokens=16),
@@ -54,6 +70,19 @@ def demo_server_config(seed: int) -> ServerConfig:
             ),
             EMBEDDING_MODEL: Behaviour(ttft=0.04, jitter=0.5, output_tokens=1),
             INSTRUCT_MODEL: Behaviour(ttft=0.1, token_delay=0.008, jitter=0.3, output_tokens=24),
+            ANTHROPIC_MODEL: Behaviour(
+                ttft=0.35, token_delay=0.014, jitter=0.35, output_tokens=45, cached_tokens=12,
+                error_rate_429=0.01, response_model="claude-haiku-4-5-20251001",
+            ),
+            GEMINI_MODEL: Behaviour(
+                ttft=0.42, token_delay=0.006, jitter=0.3, output_tokens=50, reasoning_tokens=24,
+                error_rate_500=0.01,
+            ),
+            BEDROCK_MODEL: Behaviour(ttft=0.28, token_delay=0.01, jitter=0.3, output_tokens=36, disconnect_rate=0.01),
+            MISTRAL_MODEL: Behaviour(
+                ttft=0.22, token_delay=0.009, jitter=0.3, output_tokens=32, response_model="mistral-small-2506",
+            ),
+            COHERE_MODEL: Behaviour(ttft=0.48, token_delay=0.016, jitter=0.3, output_tokens=38, error_rate_429=0.01),
         },
     )  # fmt: skip
 
@@ -80,9 +109,21 @@ VARIANTS = ("a", "b")
 _CONCISE = 0.6
 
 
-def _request(rng: random.Random, model: str, variant: str, config: ServerConfig) -> Request:
+@dataclass(frozen=True)
+class Experiment:
+    """How variant "b" differs from "a": ``concise`` (shorter answers, liked ``lift`` more) or ``identical``."""
+
+    mode: str = "concise"
+    lift: float = 0.07
+
+    def satisfaction_lift(self, variant: str) -> float:
+        """How much more often users of ``variant`` are pleased (and judges agree) than under "a"."""
+        return self.lift if self.mode == "concise" and variant == "b" else 0.0
+
+
+def _request(rng: random.Random, model: str, variant: str, config: ServerConfig, experiment: Experiment) -> Request:
     headers: dict[str, str] = {}
-    if variant == "b":
+    if variant == "b" and experiment.mode == "concise":
         tokens = config.behaviour_for(model).output_tokens
         headers["x-fake-output-tokens"] = str(max(1, int(tokens * _CONCISE)))
     return Request(model, rng.choice(PROMPTS), headers)
@@ -92,8 +133,8 @@ def _messages(request: Request) -> list[dict[str, str]]:
     return [{"role": "user", "content": request.prompt}]
 
 
-async def _chat_stream(client: Any, sync_client: Any, request: Request) -> Any:
-    stream = await client.chat.completions.create(
+async def _chat_stream(clients: Clients, request: Request) -> Any:
+    stream = await clients.openai.chat.completions.create(
         model=request.model, messages=_messages(request), stream=True, extra_headers=request.headers
     )
     async for _chunk in stream:
@@ -101,14 +142,14 @@ async def _chat_stream(client: Any, sync_client: Any, request: Request) -> Any:
     return stream
 
 
-async def _chat(client: Any, sync_client: Any, request: Request) -> Any:
-    return await client.chat.completions.create(
+async def _chat(clients: Clients, request: Request) -> Any:
+    return await clients.openai.chat.completions.create(
         model=request.model, messages=_messages(request), temperature=0.2, extra_headers=request.headers
     )
 
 
-async def _responses_stream(client: Any, sync_client: Any, request: Request) -> Any:
-    stream = await client.responses.create(
+async def _responses_stream(clients: Clients, request: Request) -> Any:
+    stream = await clients.openai.responses.create(
         model=request.model, input=request.prompt, stream=True, extra_headers=request.headers
     )
     async for _event in stream:
@@ -116,9 +157,9 @@ async def _responses_stream(client: Any, sync_client: Any, request: Request) -> 
     return stream
 
 
-async def _sync_chat_stream(client: Any, sync_client: Any, request: Request) -> Any:
+async def _sync_chat_stream(clients: Clients, request: Request) -> Any:
     def run() -> Any:
-        stream = sync_client.chat.completions.create(
+        stream = clients.openai_sync.chat.completions.create(
             model=request.model, messages=_messages(request), stream=True, extra_headers=request.headers
         )
         for _chunk in stream:
@@ -128,25 +169,112 @@ async def _sync_chat_stream(client: Any, sync_client: Any, request: Request) -> 
     return await asyncio.to_thread(run)  # to_thread copies the context: the variant goes along
 
 
-async def _embeddings(client: Any, sync_client: Any, request: Request) -> Any:
-    return await client.embeddings.create(model=EMBEDDING_MODEL, input=[request.prompt, PROMPTS[0]])
+async def _embeddings(clients: Clients, request: Request) -> Any:
+    return await clients.openai.embeddings.create(model=EMBEDDING_MODEL, input=[request.prompt, PROMPTS[0]])
 
 
-async def _sync_completion(client: Any, sync_client: Any, request: Request) -> Any:
+async def _sync_completion(clients: Clients, request: Request) -> Any:
     return await asyncio.to_thread(
-        lambda: sync_client.completions.create(model=INSTRUCT_MODEL, prompt=request.prompt, max_tokens=24)
+        lambda: clients.openai_sync.completions.create(model=INSTRUCT_MODEL, prompt=request.prompt, max_tokens=24)
     )
 
 
-Operation = Callable[[Any, Any, Request], Awaitable[Any]]
-# (weight, operation, whether it is a chat call users give feedback on)
-MIX: tuple[tuple[float, Operation, bool], ...] = (
-    (0.40, _chat_stream, True),
-    (0.15, _chat, True),
-    (0.15, _sync_chat_stream, True),
-    (0.10, _responses_stream, True),
-    (0.12, _embeddings, False),
-    (0.08, _sync_completion, False),
+async def _anthropic_stream(clients: Clients, request: Request) -> Any:
+    async with clients.anthropic.messages.stream(
+        model=request.model, max_tokens=256, messages=_messages(request), extra_headers=request.headers
+    ) as stream:
+        async for _text in stream.text_stream:
+            pass
+        return await stream.get_final_message()
+
+
+async def _anthropic(clients: Clients, request: Request) -> Any:
+    return await clients.anthropic.messages.create(
+        model=request.model, max_tokens=256, messages=_messages(request), extra_headers=request.headers
+    )
+
+
+def _gemini_config(request: Request) -> dict[str, Any]:
+    return {"temperature": 0.4, "http_options": {"headers": request.headers}}
+
+
+async def _gemini_stream(clients: Clients, request: Request) -> Any:
+    stream = await clients.gemini.aio.models.generate_content_stream(
+        model=request.model, contents=request.prompt, config=_gemini_config(request)
+    )
+    async for _chunk in stream:
+        pass
+    return stream
+
+
+async def _sync_gemini(clients: Clients, request: Request) -> Any:
+    return await asyncio.to_thread(
+        lambda: clients.gemini.models.generate_content(
+            model=request.model, contents=request.prompt, config=_gemini_config(request)
+        )
+    )
+
+
+def _bedrock_call(clients: Clients, request: Request) -> Any:
+    bedrock_headers.set(request.headers)  # boto3 takes no per-call headers; see clients._bedrock
+    response = clients.bedrock.converse_stream(
+        modelId=request.model,
+        messages=[{"role": "user", "content": [{"text": request.prompt}]}],
+        inferenceConfig={"maxTokens": 256, "temperature": 0.5},
+    )
+    stream = response["stream"]
+    for _event in stream:
+        pass
+    return stream
+
+
+async def _sync_bedrock_stream(clients: Clients, request: Request) -> Any:
+    return await asyncio.to_thread(_bedrock_call, clients, request)
+
+
+async def _mistral_stream(clients: Clients, request: Request) -> Any:
+    stream = await clients.mistral.chat.stream_async(
+        model=request.model, messages=_messages(request), http_headers=request.headers
+    )
+    async for _event in stream:
+        pass
+    return stream
+
+
+async def _cohere_stream(clients: Clients, request: Request) -> Any:
+    stream = clients.cohere.chat_stream(
+        model=request.model, messages=_messages(request), request_options={"additional_headers": request.headers}
+    )
+    async for _event in stream:
+        pass
+    return stream
+
+
+@dataclass(frozen=True)
+class Operation:
+    """One kind of request in the mix: how often, through which SDK, on which models."""
+
+    weight: float
+    run: Callable[[Clients, Request], Awaitable[Any]]
+    sdk: str  # the Clients attribute it needs
+    models: tuple[str, ...]
+    chat: bool = True  # a chat call users give feedback on
+
+
+MIX: tuple[Operation, ...] = (
+    Operation(0.30, _chat_stream, "openai", CHAT_MODELS),
+    Operation(0.10, _chat, "openai", CHAT_MODELS),
+    Operation(0.10, _sync_chat_stream, "openai", CHAT_MODELS),
+    Operation(0.07, _responses_stream, "openai", CHAT_MODELS),
+    Operation(0.08, _embeddings, "openai", (EMBEDDING_MODEL,), chat=False),
+    Operation(0.05, _sync_completion, "openai", (INSTRUCT_MODEL,), chat=False),
+    Operation(0.05, _anthropic_stream, "anthropic", (ANTHROPIC_MODEL,)),
+    Operation(0.03, _anthropic, "anthropic", (ANTHROPIC_MODEL,)),
+    Operation(0.05, _gemini_stream, "gemini", (GEMINI_MODEL,)),
+    Operation(0.02, _sync_gemini, "gemini", (GEMINI_MODEL,)),
+    Operation(0.05, _sync_bedrock_stream, "bedrock", (BEDROCK_MODEL,)),
+    Operation(0.05, _mistral_stream, "mistral", (MISTRAL_MODEL,)),
+    Operation(0.05, _cohere_stream, "cohere", (COHERE_MODEL,)),
 )
 
 
@@ -154,41 +282,42 @@ MIX: tuple[tuple[float, Operation, bool], ...] = (
 class Traffic:
     """The clients and configuration every simulated request uses."""
 
-    async_client: Any
-    sync_client: Any
+    clients: Clients
     config: ServerConfig
     tally: Tally
+    experiment: Experiment
 
 
-async def _one(traffic: Traffic, operation: Operation, chat: bool, rng: random.Random) -> None:
+async def _one(traffic: Traffic, operation: Operation, rng: random.Random) -> None:
     name = rng.choice(VARIANTS)
-    model = rng.choice(CHAT_MODELS)
+    model = rng.choice(operation.models)
     with variant(name):
         try:
-            response = await operation(
-                traffic.async_client, traffic.sync_client, _request(rng, model, name, traffic.config)
-            )
+            request = _request(rng, model, name, traffic.config, traffic.experiment)
+            response = await operation.run(traffic.clients, request)
         except Exception:
             traffic.tally.failed += 1  # injected faults: already recorded by the instrumentation
             return
-        if chat:
-            users.react(response, model, name, rng)
+        if operation.chat:
+            users.react(response, model, rng, traffic.experiment.satisfaction_lift(name))
 
 
 async def generate(
-    async_client: Any,
-    sync_client: Any,
+    clients: Clients,
     rps: float,
     stop: asyncio.Event,
     seed: int,
     config: ServerConfig | None = None,
     max_in_flight: int = 64,
     offline_every: float = 15.0,
+    experiment: Experiment | None = None,
 ) -> Tally:
     """Send requests at ``rps`` (Poisson arrivals) until ``stop`` is set; wait for those in flight."""
     rng = random.Random(seed)
-    traffic = Traffic(async_client, sync_client, config or demo_server_config(seed), Tally())
-    weights = [weight for weight, _, _ in MIX]
+    traffic = Traffic(clients, config or demo_server_config(seed), Tally(), experiment or Experiment())
+    mix = [operation for operation in MIX if clients.available(operation.sdk)]
+    weights = [operation.weight for operation in mix]
+    judged = {model: MODEL_PROVIDERS[model] for operation in mix if operation.chat for model in operation.models}
     in_flight: set[asyncio.Task[None]] = set()
     loop = asyncio.get_running_loop()
     next_offline = loop.time()
@@ -198,12 +327,12 @@ async def generate(
         if stop.is_set():
             break
         if loop.time() >= next_offline:
-            users.judge_offline(CHAT_MODELS, random.Random(rng.random()))
+            users.judge_offline(judged, random.Random(rng.random()))
             next_offline = loop.time() + offline_every
         if len(in_flight) >= max_in_flight:
             continue  # the fake server is slower than the rate asked for; shed rather than pile up
-        _, operation, chat = rng.choices(MIX, weights)[0]
-        task = asyncio.create_task(_one(traffic, operation, chat, random.Random(rng.random())))
+        operation = rng.choices(mix, weights)[0]
+        task = asyncio.create_task(_one(traffic, operation, random.Random(rng.random())))
         in_flight.add(task)
         task.add_done_callback(in_flight.discard)
         traffic.tally.sent += 1

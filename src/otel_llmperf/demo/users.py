@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: Apache-2.0
 """Simulated users and judges for the demo, so every feedback and evaluation series has data.
 
-Satisfaction and accuracy differ by model and by variant ("b" is a little better), at rates
+Satisfaction and accuracy differ by model and by variant (the caller says how much better), at rates
 a product team would see: about one call in three gets feedback, one in four is judged.
 Half the feedback comes back through a (signed) feedback token, as from a browser.
 """
@@ -9,13 +9,31 @@ Half the feedback comes back through a (signed) feedback token, as from a browse
 from __future__ import annotations
 
 import random
+from collections.abc import Mapping
 from typing import Any
 
 from otel_llmperf import evaluate_dataset, feedback_token, record_evaluation, record_feedback
 
-SATISFACTION = {"gpt-4o-mini": 0.70, "gpt-4.1": 0.84, "o4-mini": 0.78}
-ACCURACY = {"gpt-4o-mini": 0.80, "gpt-4.1": 0.91, "o4-mini": 0.88}
-VARIANT_LIFT = {"a": 0.0, "b": 0.07}
+SATISFACTION = {
+    "gpt-4o-mini": 0.70,
+    "gpt-4.1": 0.84,
+    "o4-mini": 0.78,
+    "claude-haiku-4-5": 0.80,
+    "gemini-2.5-flash": 0.76,
+    "us.amazon.nova-lite-v1:0": 0.66,
+    "mistral-small-latest": 0.72,
+    "command-r-plus-08-2024": 0.74,
+}
+ACCURACY = {
+    "gpt-4o-mini": 0.80,
+    "gpt-4.1": 0.91,
+    "o4-mini": 0.88,
+    "claude-haiku-4-5": 0.86,
+    "gemini-2.5-flash": 0.84,
+    "us.amazon.nova-lite-v1:0": 0.78,
+    "mistral-small-latest": 0.81,
+    "command-r-plus-08-2024": 0.83,
+}
 LABELS = ("helpful", "too_long", "wrong", "off_topic")
 INTENTS = ("billing", "support", "sales")
 FEEDBACK_RATE = 0.35
@@ -34,9 +52,8 @@ def _value(kind: str, pleased: bool, rng: random.Random) -> Any:
     return "helpful" if pleased else rng.choice(LABELS[1:])
 
 
-def react(response: Any, model: str, variant: str, rng: random.Random) -> None:
-    """Maybe leave feedback on a call, and maybe judge it."""
-    lift = VARIANT_LIFT.get(variant, 0.0)
+def react(response: Any, model: str, rng: random.Random, lift: float = 0.0) -> None:
+    """Maybe leave feedback on a call, and maybe judge it; ``lift`` raises the chance users are pleased."""
     if rng.random() < FEEDBACK_RATE:
         kind = rng.choices(_KINDS, _KIND_WEIGHTS)[0]
         pleased = rng.random() < SATISFACTION.get(model, 0.75) + lift
@@ -50,13 +67,13 @@ def react(response: Any, model: str, variant: str, rng: random.Random) -> None:
         record_evaluation("groundedness", score=score, predicted=predicted, expected=expected, response=response)
 
 
-def judge_offline(models: tuple[str, ...], rng: random.Random, samples: int = 30) -> None:
-    """An offline evaluation run: an intent classifier per model, scored on a labelled set."""
-    for model in models:
+def judge_offline(models: Mapping[str, str], rng: random.Random, samples: int = 30) -> None:
+    """An offline evaluation run: an intent classifier per model (to its provider), scored on a labelled set."""
+    for model, provider in models.items():
         skill = ACCURACY.get(model, 0.85)
         pairs = []
         for _ in range(samples):
             expected = rng.choice(INTENTS)
             predicted = expected if rng.random() < skill else rng.choice([i for i in INTENTS if i != expected])
             pairs.append((predicted, expected))
-        evaluate_dataset("intent_classifier", pairs, classes=INTENTS, model=model, provider="openai", operation="chat")
+        evaluate_dataset("intent_classifier", pairs, classes=INTENTS, model=model, provider=provider, operation="chat")
