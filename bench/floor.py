@@ -60,7 +60,10 @@ TIME_PER_TOKEN_BUCKETS = [0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.
 
 # A host → provider lookup is the least a provider-aware instrumentation must do per call.
 _PROVIDERS = {"api.openai.com": "openai"}
+# One price looked up in a dict: the least a cost-reporting instrumentation must do (USD per 1M tokens).
+_PRICES = {"gpt-4o-mini": (0.15, 0.6)}
 _PORTS = {"https": 443, "http": 80}
+COST = "llmperf.usage.cost"
 
 
 class Floor:
@@ -88,6 +91,7 @@ class Floor:
         self.time_per_output_token = meter.create_histogram(
             "llmperf.client.time_per_output_token", unit="s", explicit_bucket_boundaries_advisory=TIME_PER_TOKEN_BUCKETS
         )
+        self.cost = meter.create_counter("llmperf.usage.cost", unit="USD")
 
     # --- shared pieces -------------------------------------------------------------------------
 
@@ -146,6 +150,11 @@ class Floor:
             self.token_usage.record(usage.completion_tokens, {**metric_attrs, TOKEN_TYPE: "output"}, ctx)
             end_attrs[INPUT_TOKENS] = usage.prompt_tokens
             end_attrs[OUTPUT_TOKENS] = usage.completion_tokens
+            price = _PRICES.get(metric_attrs[REQUEST_MODEL])
+            if price is not None:
+                cost = (usage.prompt_tokens * price[0] + usage.completion_tokens * price[1]) / 1e6
+                self.cost.add(cost, {**metric_attrs, RESPONSE_MODEL: head.model})
+                end_attrs[COST] = cost
             if usage.prompt_tokens_details is not None and usage.prompt_tokens_details.cached_tokens is not None:
                 end_attrs[CACHE_READ_TOKENS] = usage.prompt_tokens_details.cached_tokens
             details = usage.completion_tokens_details

@@ -1,0 +1,322 @@
+# SPDX-License-Identifier: Apache-2.0
+"""``otel-llmperf report``: options, the missing-extra message, and the order of the work.
+
+Querying and statistics live in :mod:`collect` and :mod:`compare`, writing in :mod:`csvfiles`,
+:mod:`plots`, :mod:`transparency` and :mod:`html`; this module only wires them together.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import math
+import os
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TextIO
+
+from otel_llmperf.slo import SloSpec, SloSpecError, duration_seconds, load_spec
+
+if TYPE_CHECKING:
+    from otel_llmperf.report.collect import ReportData
+
+# What the report needs beyond the core package (the `report` extra), by import name.
+EXTRA_MODULES = ("matplotlib", "scipy", "rich", "numpy")
+INSTALL_HINT = "pip install 'otel-llmperf[report]'"
+FORMATS = ("html", "terminal", "both")
+CREATOR_VARIABLE = "OTEL_PYTHON_LLMPERF_REPORT_CREATOR"
+DEFAULT_OUT = "llmperf-report"
+DEFAULT_SLO_FILE = Path("grafana/slo.yaml")
+
+
+@dataclass(frozen=True)
+class ReportOptions:
+    """What the command line asked for."""
+
+    prometheus: str
+    range_: str = "7d"
+    step: str = "5m"
+    window: str | None = None  # None: the step, but at least 1m
+    job: str | None = None
+    out: Path = Path(DEFAULT_OUT)
+    compare: tuple[str, str] | None = None
+    format: str = "html"
+    slo_file: Path | None = None
+    name: str = "LLM performance report"
+    description: str | None = None
+    creator: str | None = None
+    seed: int = 0
+    end: float | None = None  # unix seconds; None: now
+    headers: tuple[tuple[str, str], ...] = field(default_factory=tuple)
+    timeout: float = 30.0
+
+
+class ReportUsageError(ValueError):
+    """An option value the report cannot work with; the message names the option."""
+
+
+def missing_extra() -> list[str]:
+    """The modules of the ``report`` extra that cannot be imported here."""
+    missing = []
+    for module in EXTRA_MODULES:
+        try:
+            importlib.import_module(module)
+        except ImportError:
+            missing.append(module)
+    return missing
+
+
+def prometheus_duration(seconds: float) -> str:
+    """``seconds`` as a Prometheus duration (``90s``, ``5m``, ``2h``)."""
+    whole = max(round(seconds), 1)
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if whole % size == 0:
+            return f"{whole // size}{unit}"
+    return f"{whole}s"
+
+
+def _seconds(text: str, option: str) -> float:
+    try:
+        seconds = duration_seconds(text, option)
+    except SloSpecError:
+        raise ReportUsageError(f"{option} {text!r} is not a Prometheus duration (e.g. 90s, 5m, 7d)") from None
+    if seconds <= 0:
+        raise ReportUsageError(f"{option} must be longer than 0, got {text!r}")
+    return seconds
+
+
+def _end_time(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    try:
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is neither unix seconds nor an ISO 8601 time") from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=timezone.utc)
+    return parsed.timestamp()
+
+
+def _variants(text: str) -> tuple[str, str]:
+    parts = [part.strip() for part in text.split(",")]
+    if len(parts) != 2 or not all(parts) or parts[0] == parts[1]:
+        raise argparse.ArgumentTypeError(f"expected two different variant names like a,b; got {text!r}")
+    return parts[0], parts[1]
+
+
+def _header(text: str) -> tuple[str, str]:
+    name, separator, value = text.partition(":")
+    if not separator or not name.strip():
+        raise argparse.ArgumentTypeError(f"expected 'Name: value', got {text!r}")
+    return name.strip(), value.strip()
+
+
+def add_cli(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Register ``otel-llmperf report``."""
+    report = subparsers.add_parser(
+        "report",
+        help="write an HTML report with plots, CSVs, A/B statistics and a public summary from Prometheus",
+        description="Query a Prometheus that scrapes (or receives OTLP from) otel-llmperf and write a "
+        "self-contained report folder: index.html with plots and tables, the data behind every plot as CSV, "
+        "summary.json and a schema.org Dataset JSON-LD block. Needs the report extra: " + INSTALL_HINT,
+    )
+    add = report.add_argument
+    add("--prometheus", required=True, metavar="URL", help="Prometheus base URL, e.g. http://127.0.0.1:9090")
+    add("--range", dest="range_", default="7d", metavar="D", help="period to report, ending at --end (default: 7d)")
+    add("--step", default="5m", metavar="D", help="resolution of the plots (default: 5m)")
+    add("--window", default=None, metavar="D", help="rate() window of the plots (default: the step, at least 1m)")
+    add("--end", type=_end_time, default=None, metavar="TIME", help="end of the period: unix seconds or ISO 8601")
+    add("--job", default=None, metavar="REGEX", help="only series whose job label matches (default: every job)")
+    add("--out", type=Path, default=Path(DEFAULT_OUT), metavar="DIR", help=f"report folder (default: {DEFAULT_OUT})")
+    add("--compare-variants", dest="compare", type=_variants, default=None, metavar="A,B",
+        help="compare two A/B variants (llmperf.variant) metric by metric, with tests and intervals")  # fmt: skip
+    add("--format", choices=FORMATS, default="html", help="html folder (default), a terminal summary, or both")
+    add("--slo", dest="slo_file", type=Path, default=None, metavar="FILE",
+        help=f"SLO spec (default: {DEFAULT_SLO_FILE} if present, else the shipped SLOs)")  # fmt: skip
+    add("--name", default="LLM performance report", help="title of the report and of the published dataset")
+    add("--description", default=None, help="description of the published dataset")
+    add("--creator", default=None,
+        help=f"publisher of the summary (default: ${CREATOR_VARIABLE}, else $OTEL_SERVICE_NAME)")  # fmt: skip
+    add("--seed", type=int, default=0, help="seed of the bootstrap resampling (default: 0)")
+    add("--prometheus-header", dest="headers", type=_header, action="append", default=[], metavar="'N: V'",
+        help="extra HTTP header for Prometheus (e.g. Authorization); repeatable")  # fmt: skip
+    add("--timeout", type=float, default=30.0, metavar="S", help="seconds per Prometheus request (default: 30)")
+
+
+def options_from(args: argparse.Namespace) -> ReportOptions:
+    """The parsed command line as :class:`ReportOptions`."""
+    return ReportOptions(
+        prometheus=args.prometheus,
+        range_=args.range_,
+        step=args.step,
+        window=args.window,
+        job=args.job,
+        out=args.out,
+        compare=args.compare,
+        format=args.format,
+        slo_file=args.slo_file,
+        name=args.name,
+        description=args.description,
+        creator=args.creator,
+        seed=args.seed,
+        end=args.end,
+        headers=tuple(args.headers),
+        timeout=args.timeout,
+    )
+
+
+def run(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None = None) -> int:
+    """Run ``otel-llmperf report``; returns the exit code (1: Prometheus failed, 2: usage or missing extra)."""
+    err = err or sys.stderr
+    missing = missing_extra()
+    if missing:
+        print(
+            f"otel-llmperf report needs {', '.join(missing)}, which come with the report extra: {INSTALL_HINT}",
+            file=err,
+        )
+        return 2
+    try:
+        return make_report(options_from(args), out or sys.stdout, err)
+    except ReportUsageError as error:
+        print(f"otel-llmperf report: {error}", file=err)
+        return 2
+
+
+def _slo_spec(options: ReportOptions) -> SloSpec:
+    from otel_llmperf.report.collect import default_slo_spec
+
+    path = options.slo_file
+    if path is None:
+        if not DEFAULT_SLO_FILE.is_file():
+            return default_slo_spec()
+        path = DEFAULT_SLO_FILE
+    try:
+        return load_spec(path)
+    except (OSError, SloSpecError) as error:
+        raise ReportUsageError(f"--slo {path}: {error}") from None
+
+
+def _creator(options: ReportOptions) -> str:
+    return options.creator or os.environ.get(CREATOR_VARIABLE) or os.environ.get("OTEL_SERVICE_NAME") or "unknown"
+
+
+@contextmanager
+def _progress(total: int, err: TextIO) -> Iterator[Callable[[str], None]]:
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    console = Console(file=err)
+    columns = (
+        TextColumn("querying Prometheus"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("{task.description}"),
+    )
+    # rich draws a live bar on a terminal and stays quiet elsewhere (CI logs, pipes).
+    with Progress(*columns, console=console, transient=True) as progress:
+        task = progress.add_task("", total=total)
+
+        def advance(title: str) -> None:
+            progress.update(task, advance=1, description=title)
+
+        yield advance
+
+
+def make_report(options: ReportOptions, out: TextIO, err: TextIO) -> int:
+    """Query Prometheus and write the report the options ask for."""
+    from otel_llmperf.report.collect import collect, query_count
+    from otel_llmperf.report.compare import compare_variants
+    from otel_llmperf.report.compare import query_count as compare_queries
+    from otel_llmperf.report.prom import Prometheus, PrometheusError
+    from otel_llmperf.report.queries import VARIANT, Scope
+
+    range_seconds = _seconds(options.range_, "--range")
+    step = _seconds(options.step, "--step")
+    if range_seconds / step > 11_000:  # Prometheus refuses more than 11,000 points per series
+        raise ReportUsageError(f"--range {options.range_} / --step {options.step} is more than 11,000 points")
+    window = options.window or prometheus_duration(max(step, 60.0))
+    _seconds(window, "--window")
+    range_ = prometheus_duration(range_seconds)
+    end = options.end if options.end is not None else time.time()
+    # Align the end on the step, so reports of the same period line up with each other.
+    end = math.floor(end / step) * step
+    start = end - range_seconds
+    slo_spec = _slo_spec(options)
+    scope = Scope(options.job, window)
+    try:
+        prom = Prometheus(options.prometheus, timeout=options.timeout, headers=dict(options.headers))
+        prom.check()
+        total = query_count(scope, range_, slo_spec)
+        if options.compare is not None:
+            total += compare_queries(slo_spec)
+        with _progress(total, err) as advance:
+            data = collect(prom, scope, start, end, step, range_, slo_spec, advance)
+            if options.compare is not None:
+                a, b = options.compare
+                data.comparison = compare_variants(
+                    prom, scope, end, range_, a, b, slo_spec, seed=options.seed, progress=advance
+                )
+        if options.compare is not None and not data.comparison:
+            known = sorted(prom.label_values(VARIANT, start=start, end=end))
+            print(
+                f"otel-llmperf report: neither variant {options.compare[0]!r} nor {options.compare[1]!r} has calls "
+                f"in this range; variants seen: {', '.join(known) or 'none'}",
+                file=err,
+            )
+    except PrometheusError as error:
+        print(f"otel-llmperf report: {error}", file=err)
+        return 1
+    if options.format in ("terminal", "both"):
+        from otel_llmperf.report.terminal import print_summary
+
+        print_summary(data, _console(out))
+    if options.format in ("html", "both"):
+        index = write_folder(data, options)
+        print(f"report written to {index}", file=out)
+    return 0
+
+
+def _console(out: TextIO) -> Any:
+    from rich.console import Console
+
+    # Piped or redirected output gets wide tables instead of rich's 80-column default.
+    return Console(file=out, width=None if out.isatty() else 200)
+
+
+def write_folder(data: ReportData, options: ReportOptions) -> Path:
+    """Write plots, CSVs, summary.json and index.html into ``options.out``; returns the index path."""
+    from otel_llmperf.report import csvfiles, html, plots, transparency
+
+    folder = options.out
+    folder.mkdir(parents=True, exist_ok=True)
+    csvfiles.write_all(data, folder)
+    images: dict[str, str] = {}
+    for panel_data in data.panels:
+        relative = csvfiles.png_path(panel_data.panel)
+        plots.plot_panel(panel_data, folder / relative, start=data.start, end=data.end)
+        images[panel_data.panel.key] = relative
+    if data.comparison:
+        relative = "ab-comparison.png"
+        if plots.plot_comparison(data.comparison, folder / relative, names=options.compare or ("a", "b")):
+            images["comparison"] = relative
+    description = options.description or _default_description(data)
+    summary = transparency.summary(data, options.name, description, _creator(options))
+    (folder / csvfiles.SUMMARY_JSON).write_text(transparency.dumps(summary), encoding="utf-8")
+    return html.write_html(data, images, transparency.dataset_jsonld(summary), folder)
+
+
+def _default_description(data: ReportData) -> str:
+    scope = f"job {data.job}" if data.job else "every job"
+    ending = datetime.fromtimestamp(data.end, timezone.utc)
+    return (
+        "Latency, time to first chunk, token usage, cost, user satisfaction and evaluation accuracy of LLM calls "
+        f"measured by otel-llmperf ({scope}) over {data.range_} ending {ending:%Y-%m-%d %H:%M} UTC."
+    )

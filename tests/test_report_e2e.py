@@ -1,0 +1,385 @@
+# SPDX-License-Identifier: Apache-2.0
+"""``otel-llmperf report`` end to end, as a user runs it, against a real Prometheus filled by the demo.
+
+Two demos run side by side, scraped as two jobs: in ``differ`` variant b answers more concisely
+(shorter calls) and is liked much more (``--b-lift 0.25``); in ``same`` the variants are
+identical (``--ab identical``). Both are stopped before any report runs, and every report names
+the same ``--end``, so each report reads exactly the same data.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from stack import Process, binary, free_port
+
+FILL_SECONDS = 75.0
+RANGE = "100s"
+STEP = "5s"
+WINDOW = "15s"
+SEED = "11"
+
+
+def _command() -> str:
+    found = shutil.which("otel-llmperf", path=str(Path(sys.executable).parent))
+    assert found, "the console script is installed with the package"
+    return found
+
+
+def _child_env() -> dict[str, str]:
+    return {key: value for key, value in os.environ.items() if not key.startswith("OTEL_")}
+
+
+@dataclass
+class Filled:
+    """A Prometheus holding both demos' series, and the fixed end of every report."""
+
+    url: str
+    end: float
+    work: Path
+
+    def query(self, expr: str, at: float | None = None) -> list[dict[str, Any]]:
+        """An instant query's result vector."""
+        params = urllib.parse.urlencode({"query": expr, "time": at if at is not None else self.end})
+        with urllib.request.urlopen(f"{self.url}/api/v1/query?{params}", timeout=30) as response:
+            body = json.loads(response.read())
+        assert body["status"] == "success", body
+        return list(body["data"]["result"])
+
+    def query_range(self, expr: str, start: float, end: float, step: float) -> list[dict[str, Any]]:
+        """A range query's result matrix."""
+        params = urllib.parse.urlencode({"query": expr, "start": start, "end": end, "step": step})
+        with urllib.request.urlopen(f"{self.url}/api/v1/query_range?{params}", timeout=30) as response:
+            body = json.loads(response.read())
+        assert body["status"] == "success", body
+        return list(body["data"]["result"])
+
+    def report(self, out: Path, *args: str, job: str | None = None) -> subprocess.CompletedProcess[str]:
+        """Run ``otel-llmperf report`` on this Prometheus, for the fixed period."""
+        argv = [_command(), "report", "--prometheus", self.url, "--range", RANGE, "--step", STEP]
+        argv += ["--window", WINDOW, "--end", str(self.end), "--out", str(out), "--seed", "3"]
+        if job is not None:
+            argv += ["--job", job]
+        return subprocess.run(
+            [*argv, *args], capture_output=True, text=True, timeout=300, env=_child_env(), cwd=self.work
+        )
+
+
+@pytest.fixture(name="filled", scope="module")
+def fixture_filled(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Filled]:
+    prometheus = binary("prometheus")
+    work = tmp_path_factory.mktemp("report")
+    differ_port, same_port, prometheus_port = free_port(), free_port(), free_port()
+    (work / "prometheus.yml").write_text(
+        yaml.safe_dump(
+            {
+                "global": {"scrape_interval": "1s"},
+                "scrape_configs": [
+                    {"job_name": "differ", "static_configs": [{"targets": [f"127.0.0.1:{differ_port}"]}]},
+                    {"job_name": "same", "static_configs": [{"targets": [f"127.0.0.1:{same_port}"]}]},
+                ],
+            }
+        )
+    )
+    demo = [_command(), "demo", "--rps", "22", "--refresh", "3600", "--seed", SEED]
+    processes: list[Process] = []
+    try:
+        server = Process(
+            [
+                prometheus,
+                f"--config.file={work / 'prometheus.yml'}",
+                f"--storage.tsdb.path={work / 'tsdb'}",
+                f"--web.listen-address=127.0.0.1:{prometheus_port}",
+            ],
+            work / "prometheus.log",
+        )
+        processes.append(server)
+        server.wait_ready(f"http://127.0.0.1:{prometheus_port}/-/ready")
+        started = time.monotonic()
+        processes.append(
+            Process(
+                [*demo, "--metrics-port", str(differ_port), "--ab", "concise", "--b-lift", "0.25"],
+                work / "differ.log",
+                _child_env(),
+            )
+        )
+        processes.append(
+            Process([*demo, "--metrics-port", str(same_port), "--ab", "identical"], work / "same.log", _child_env())
+        )
+        time.sleep(max(0.0, FILL_SECONDS - (time.monotonic() - started)))
+        for process in processes[1:]:
+            process.stop()
+        time.sleep(2)  # the last scrapes of the stopped demos are in
+        yield Filled(f"http://127.0.0.1:{prometheus_port}", float(int(time.time())), work)
+    finally:
+        for process in reversed(processes):
+            process.stop()
+
+
+@pytest.fixture(name="differ", scope="module")
+def fixture_differ(filled: Filled) -> Path:
+    out = filled.work / "differ-report"
+    result = filled.report(out, "--compare-variants", "a,b", job="differ")
+    assert result.returncode == 0, result.stdout + result.stderr
+    return out
+
+
+@pytest.fixture(name="same", scope="module")
+def fixture_same(filled: Filled) -> Path:
+    out = filled.work / "same-report"
+    result = filled.report(out, "--compare-variants", "a,b", job="same")
+    assert result.returncode == 0, result.stdout + result.stderr
+    return out
+
+
+def _rows(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="", encoding="utf-8") as file:
+        return list(csv.DictReader(file))
+
+
+class _Page(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.images: list[str] = []
+        self.links: list[str] = []
+        self.scripts: list[tuple[str | None, str]] = []
+        self._script: str | None = None
+        self._in_script = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        attributes = dict(attrs)
+        if tag == "img" and attributes.get("src"):
+            self.images.append(str(attributes["src"]))
+        if tag == "a" and attributes.get("href"):
+            self.links.append(str(attributes["href"]))
+        if tag == "script":
+            self._in_script = True
+            self._script = attributes.get("type")
+            self.scripts.append((self._script, ""))
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "script":
+            self._in_script = False
+
+    def handle_data(self, data: str) -> None:
+        if self._in_script:
+            kind, text = self.scripts[-1]
+            self.scripts[-1] = (kind, text + data)
+
+
+def _page(folder: Path) -> _Page:
+    page = _Page()
+    page.feed((folder / "index.html").read_text(encoding="utf-8"))
+    return page
+
+
+def _significant(row: dict[str, str]) -> bool:
+    return row["better"] in ("a", "b") or row["verdict"] in ("b higher", "b lower")
+
+
+def _comparisons(folder: Path) -> dict[str, dict[str, str]]:
+    return {row["metric"]: row for row in _rows(folder / "comparison.csv")}
+
+
+@pytest.mark.prometheus
+def test_the_report_finds_the_difference_built_into_the_variants(differ: Path) -> None:
+    rows = _comparisons(differ)
+    # b gives 60 % of the answer tokens: its calls are shorter, and users like it 25 points more.
+    duration = rows["Duration distribution"]
+    assert _significant(duration), duration
+    assert duration["better"] == "b" and float(duration["difference"]) < 0
+    p50 = rows["Duration p50"]
+    assert p50["better"] == "b" and float(p50["ci_high"]) < 0, p50
+    thumbs = rows["Thumbs-up ratio"]
+    assert thumbs["better"] == "b" and float(thumbs["ci_low"]) > 0, thumbs
+    # Every test states its method, and the minimum sizes are part of the report.
+    assert all(row["method"] for row in rows.values())
+    assert "not enough data" in (differ / "index.html").read_text(encoding="utf-8") or all(
+        row["verdict"] != "" for row in rows.values()
+    )
+
+
+@pytest.mark.prometheus
+def test_identical_variants_show_no_difference_repeatably(filled: Filled, same: Path) -> None:
+    rows = _comparisons(same)
+    assert {"Duration distribution", "Duration p95", "Error rate", "Thumbs-up ratio"} <= set(rows)
+    called = {metric: row["verdict"] for metric, row in rows.items() if _significant(row)}
+    assert called == {}
+    # Same data, same seed: the very same numbers.
+    again = filled.work / "same-again"
+    result = filled.report(again, "--compare-variants", "a,b", job="same")
+    assert result.returncode == 0, result.stderr
+    assert (again / "comparison.csv").read_text() == (same / "comparison.csv").read_text()
+
+
+@pytest.mark.prometheus
+def test_every_plot_exists_is_an_image_and_is_on_the_page(differ: Path) -> None:
+    from PIL import Image
+
+    page = _page(differ)
+    queries = json.loads((differ / "queries.json").read_text())
+    plotted = [name for name, query in queries.items() if "step" in query]
+    assert len(plotted) >= 15  # volume, errors, latency, TTFC, tokens, cost, satisfaction, accuracy
+    assert len(page.images) >= len(plotted)
+    for image in page.images:
+        with Image.open(differ / image) as png:
+            assert png.format == "PNG"
+            assert png.width >= 600 and png.height >= 250
+    for name in [*plotted, "totals.csv", "slos.csv", "comparison.csv", "summary.json", "queries.json"]:
+        assert name in page.links, f"{name} is not linked from index.html"
+
+
+@pytest.mark.prometheus
+def test_every_csv_holds_what_prometheus_returns(filled: Filled, differ: Path) -> None:
+    queries = json.loads((differ / "queries.json").read_text())
+    checked = 0
+    for name, query in queries.items():
+        if "step" not in query:
+            continue
+        result = filled.query_range(query["expr"], query["start"], query["end"], query["step"])
+        expected = {}
+        for series in result:
+            labels = tuple(sorted((key, value) for key, value in series["metric"].items() if key != "__name__"))
+            for stamp, value in series["values"]:
+                expected[(labels, float(stamp))] = float(value)
+        got = {}
+        for row in _rows(differ / name):
+            labels = tuple(
+                sorted((key, value) for key, value in row.items() if key not in ("time", "unix_time", "value"))
+            )
+            got[(labels, float(row["unix_time"]))] = float(row["value"])
+        assert got.keys() == expected.keys(), name
+        for key, value in expected.items():
+            # Prometheus sums in map order, so a re-run may differ in the last bit of a float.
+            assert got[key] == pytest.approx(value, rel=1e-12, nan_ok=True), (name, key)
+        checked += 1
+    assert checked >= 15
+
+
+# Four published figures, recomputed straight from Prometheus with PromQL written here, not the report's.
+INDEPENDENT = {
+    "duration_p95": "histogram_quantile(0.95, sum by (le) (increase("
+    "gen_ai_client_operation_duration_seconds_bucket{{{sel}}}[{range}])))",
+    "ttfc_p95": "histogram_quantile(0.95, sum by (le) (increase("
+    "gen_ai_client_operation_time_to_first_chunk_seconds_bucket{{{sel}}}[{range}])))",
+    "thumbs_up_ratio": "sum(increase(llmperf_feedback_total{{{sel},llmperf_feedback_label='up',"
+    "llmperf_feedback_kind='thumbs'}}[{range}])) / sum(increase(llmperf_feedback_total{{{sel},"
+    "llmperf_feedback_kind='thumbs'}}[{range}]))",
+    # Binary evaluations: (tp + tn) / all. Multi-class ones (classes=...): every sample is one tp or
+    # fn of its expected class, so accuracy = tp / (tp + fn) summed over the classes.
+    "evaluation_accuracy": "sum(increase(llmperf_evaluation_outcome_total{{{sel},llmperf_evaluation_outcome=~'tp|tn',"
+    "llmperf_evaluation_class=''}}[{range}])) / sum(increase(llmperf_evaluation_outcome_total{{{sel},"
+    "llmperf_evaluation_class=''}}[{range}])) or sum(increase(llmperf_evaluation_outcome_total{{{sel},"
+    "llmperf_evaluation_outcome='tp',llmperf_evaluation_class!=''}}[{range}])) / sum(increase("
+    "llmperf_evaluation_outcome_total{{{sel},llmperf_evaluation_outcome=~'tp|fn',llmperf_evaluation_class!=''}}[{range}]))",
+}
+
+
+@pytest.mark.prometheus
+def test_the_published_summary_matches_prometheus(filled: Filled, differ: Path) -> None:
+    page = _page(differ)
+    (document,) = [json.loads(text) for kind, text in page.scripts if kind == "application/ld+json"]
+    assert document["@context"] == "https://schema.org" and document["@type"] == "Dataset"
+    assert document["name"] and document["description"] and document["creator"]["name"]
+    _, _, end = document["temporalCoverage"].partition("/")
+    assert end == time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(filled.end // 5 * 5))
+    summary = json.loads((differ / "summary.json").read_text())
+    assert len(summary["variables"]) == len(document["variableMeasured"])
+
+    compared: dict[str, int] = {}
+    for variable in document["variableMeasured"]:
+        kind = variable["propertyID"]
+        if kind not in INDEPENDENT:
+            continue
+        qualifiers = {item["name"]: item["value"] for item in variable["valueReference"]}
+        matchers = {
+            "job": "differ",
+            "gen_ai_provider_name": qualifiers.pop("gen_ai.provider.name"),
+            "gen_ai_request_model": qualifiers.pop("gen_ai.request.model"),
+            **qualifiers,  # e.g. the evaluation name of an accuracy figure
+        }
+        selector = ",".join(f"{key}='{value}'" for key, value in matchers.items())
+        samples = filled.query(INDEPENDENT[kind].format(sel=selector, range=RANGE))
+        assert len(samples) == 1, (variable, selector)
+        (sample,) = samples
+        expected = float(sample["value"][1]) * (100.0 if variable.get("unitCode") == "P1" else 1.0)
+        # Published values carry 4 significant digits.
+        assert variable["value"] == pytest.approx(expected, rel=1e-3), (variable["name"], selector)
+        assert variable["unitCode"] == ("SEC" if kind.endswith("p95") else "P1")
+        compared[kind] = compared.get(kind, 0) + 1
+    assert set(compared) == set(INDEPENDENT), compared
+    assert compared["duration_p95"] >= 8  # every chat model of every provider, and more
+
+
+@pytest.mark.prometheus
+def test_terminal_format_prints_tables_and_writes_nothing(filled: Filled) -> None:
+    out = filled.work / "terminal-only"
+    result = filled.report(out, "--format", "terminal", "--compare-variants", "a,b", job="differ")
+    assert result.returncode == 0, result.stderr
+    assert "gpt-4o-mini" in result.stdout and "claude-haiku-4-5" in result.stdout
+    assert "Thumbs-up ratio" in result.stdout
+    assert not out.exists()
+
+
+@pytest.mark.prometheus
+def test_a_prometheus_without_our_series_is_named_clearly(filled: Filled) -> None:
+    result = filled.report(filled.work / "empty", job="no-such-job")
+    assert result.returncode == 1
+    assert 'holds no otel-llmperf series matching {job=~"no-such-job"' in result.stderr
+    assert "otel-llmperf series for the jobs: differ, same" in result.stderr  # where to look instead
+    assert "Traceback" not in result.stderr
+
+
+def test_an_unreachable_prometheus_is_named_clearly(tmp_path: Path) -> None:
+    url = f"http://127.0.0.1:{free_port()}"
+    result = subprocess.run(
+        [_command(), "report", "--prometheus", url, "--out", str(tmp_path / "r")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=_child_env(),
+    )
+    assert result.returncode == 1
+    assert f"cannot reach Prometheus at {url}" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "r").exists()
+
+
+def test_without_the_report_extra_the_command_says_how_to_install_it() -> None:
+    # A child interpreter where matplotlib cannot be imported, as without the extra.
+    code = (
+        "import sys; sys.modules['matplotlib'] = None\n"
+        "from otel_llmperf.cli import main\n"
+        "raise SystemExit(main(['report', '--prometheus', 'http://127.0.0.1:9']))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2
+    assert "pip install 'otel-llmperf[report]'" in result.stderr and "matplotlib" in result.stderr
+
+
+def test_bad_options_are_named() -> None:
+    result = subprocess.run(
+        [_command(), "report", "--prometheus", "http://127.0.0.1:9", "--range", "forever"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=_child_env(),
+    )
+    assert result.returncode == 2
+    assert "--range" in result.stderr
