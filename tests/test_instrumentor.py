@@ -182,3 +182,51 @@ async def test_client_created_before_instrument_is_measured(
     instrument()
     await resolve(client.embeddings.create(model="e", input="x"))
     assert len(span_exporter.get_finished_spans()) == 1
+
+
+def test_every_provider_has_its_entry_point_and_names_its_sdk() -> None:
+    from otel_llmperf.instrumentor import INSTRUMENTORS
+
+    registered = {ep.name: ep.load() for ep in entry_points(group="opentelemetry_instrumentor")}
+    expected = {
+        "llmperf_openai": "openai",
+        "llmperf_anthropic": "anthropic",
+        "llmperf_google_genai": "google-genai",
+        "llmperf_bedrock": "botocore",
+        "llmperf_mistral": "mistralai",
+        "llmperf_cohere": "cohere",
+    }
+    for name, sdk in expected.items():
+        instrumentor = registered[name]
+        assert instrumentor in INSTRUMENTORS
+        (requirement,) = instrumentor().instrumentation_dependencies()
+        assert requirement.startswith(f"{sdk} >= "), requirement
+
+
+MISSING_SDKS = """
+import logging, sys
+# As if these SDKs were not installed: importlib.util.find_spec() answers None for them.
+for name in ("anthropic", "google.genai", "boto3", "botocore", "mistralai", "cohere"):
+    sys.modules[name] = None
+logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.trace import TracerProvider
+import openai, otel_llmperf
+otel_llmperf.instrument(tracer_provider=TracerProvider(), meter_provider=MeterProvider())
+print("wrapped", hasattr(openai.resources.chat.completions.Completions.create, "__wrapped__"))
+otel_llmperf.uninstrument()
+"""
+
+
+def test_providers_whose_sdk_is_missing_are_skipped_cleanly() -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
+    result = subprocess.run(
+        [sys.executable, "-c", MISSING_SDKS], capture_output=True, text=True, timeout=60, env=env, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert "wrapped True" in result.stdout
+    assert "instrumented openai (" in result.stderr
+    for sdk in ("anthropic", "google.genai", "botocore", "mistralai", "cohere"):
+        assert f"{sdk} (not installed)" in result.stderr, sdk
+    assert "Traceback" not in result.stderr
+    assert not [line for line in result.stderr.splitlines() if line.startswith(("WARNING", "ERROR"))]

@@ -1,2 +1,21 @@
 # SPDX-License-Identifier: Apache-2.0
-"""The `otel-llmperf report` command (placeholder docstring; the lead rewrites it)."""
+"""``otel-llmperf report``: analyse a period from Prometheus, compare A/B variants, publish a summary.
+
+::
+
+    pip install 'otel-llmperf[report]'
+    otel-llmperf report --prometheus http://127.0.0.1:9090 --range 7d --step 5m \\
+        [--job REGEX] [--compare-variants a,b] [--format html|terminal|both] [--out DIR]
+
+The command queries the Prometheus HTTP API (nothing else, and nothing leaves for anywhere
+else) and writes a self-contained folder: ``index.html`` (tables, PNG plots, methods),
+``data/<panel>.csv`` behind every plot, ``totals.csv``, ``slos.csv``, ``comparison.csv``,
+``queries.json`` (the PromQL and time range of every CSV, so anyone can re-run it) and
+``summary.json``, whose figures also go into a schema.org ``Dataset`` JSON-LD block in the page.
+
+Modules, one job each: :mod:`.prom` (HTTP API client and its errors), :mod:`.queries` (the panel
+catalog and its PromQL), :mod:`.collect` (running it, SLO attainment), :mod:`.stats` and
+:mod:`.compare` (A/B statistics), :mod:`.plots`, :mod:`.csvfiles`, :mod:`.transparency`,
+:mod:`.html`, :mod:`.terminal` (output), :mod:`.command` (the command line). numpy, scipy,
+matplotlib and rich are imported only when a report is made.
+"""

@@ -103,6 +103,7 @@ class ReportData:
     slos: list[SloResult]
     comparison: list[Comparison] | None = None  # filled by the command from compare.py when --compare-variants
     extra: tuple[tuple[str, str], ...] = ()  # Scope.extra: rebuild the scope as Scope(job, window, extra)
+    alpha: float = 0.05  # the significance level of the comparison's verdicts (after Holm)
 
     @property
     def scope(self) -> Scope:

@@ -51,6 +51,7 @@ class ReportOptions:
     description: str | None = None
     creator: str | None = None
     seed: int = 0
+    alpha: float = 0.05
     end: float | None = None  # unix seconds; None: now
     headers: tuple[tuple[str, str], ...] = field(default_factory=tuple)
     timeout: float = 30.0
@@ -111,6 +112,16 @@ def _variants(text: str) -> tuple[str, str]:
     return parts[0], parts[1]
 
 
+def _alpha(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not 0 < value <= 0.2:
+        raise argparse.ArgumentTypeError(f"expected a significance level in (0, 0.2], got {text!r}")
+    return value
+
+
 def _header(text: str) -> tuple[str, str]:
     name, separator, value = text.partition(":")
     if not separator or not name.strip():
@@ -145,6 +156,7 @@ def add_cli(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     add("--creator", default=None,
         help=f"publisher of the summary (default: ${CREATOR_VARIABLE}, else $OTEL_SERVICE_NAME)")  # fmt: skip
     add("--seed", type=int, default=0, help="seed of the bootstrap resampling (default: 0)")
+    add("--alpha", type=_alpha, default=0.05, help="significance level of A/B verdicts, after Holm (default: 0.05)")
     add("--prometheus-header", dest="headers", type=_header, action="append", default=[], metavar="'N: V'",
         help="extra HTTP header for Prometheus (e.g. Authorization); repeatable")  # fmt: skip
     add("--timeout", type=float, default=30.0, metavar="S", help="seconds per Prometheus request (default: 30)")
@@ -166,6 +178,7 @@ def options_from(args: argparse.Namespace) -> ReportOptions:
         description=args.description,
         creator=args.creator,
         seed=args.seed,
+        alpha=args.alpha,
         end=args.end,
         headers=tuple(args.headers),
         timeout=args.timeout,
@@ -262,8 +275,9 @@ def make_report(options: ReportOptions, out: TextIO, err: TextIO) -> int:
             if options.compare is not None:
                 a, b = options.compare
                 data.comparison = compare_variants(
-                    prom, scope, end, range_, a, b, slo_spec, seed=options.seed, progress=advance
+                    prom, scope, end, range_, a, b, slo_spec, seed=options.seed, progress=advance, alpha=options.alpha
                 )
+                data.alpha = options.alpha
         if options.compare is not None and not data.comparison:
             known = sorted(prom.label_values(VARIANT, start=start, end=end))
             print(

@@ -218,6 +218,7 @@ def compare_variants(
     slo_spec: SloSpec | None,
     seed: int = 0,
     progress: Callable[[str], None] = lambda _: None,
+    alpha: float = stats.ALPHA,
 ) -> list[Comparison]:
     """Compare variants ``a`` and ``b`` over ``range_`` ending at ``at``; Holm-adjusted (see the module doc)."""
     from otel_llmperf.report.collect import slo_queries
@@ -299,7 +300,7 @@ def compare_variants(
 
     counted = f"counts: increase(…[{range_}]) rounded to whole numbers; variants pooled over every model in scope"
     rows = [dataclasses.replace(row, method=f"{row.method}; {counted}") for row in rows]
-    return stats.holm(rows)
+    return stats.holm(rows, alpha)
 
 
 def _accuracy(q: _Counts) -> list[Comparison]:

@@ -147,7 +147,7 @@ METHODS_AB = (
     "Each metric is compared over the whole range between the two variants (the llmperf_variant label). "
     "Difference is b - a with a 95 % confidence interval. p-values are adjusted for the number of "
     "tests in this report with the Holm method; a difference is reported only when the adjusted p-value "
-    "is below 0.05 and each variant has the minimum sample size the test needs (stated in the verdict "
+    "is below {alpha:g} and each variant has the minimum sample size the test needs (stated in the verdict "
     "when it is not met). Counts from increase() are extrapolated and so fractional: they are rounded to "
     "whole calls before testing."
 )
@@ -355,7 +355,7 @@ def _methods(data: ReportData) -> str:
         for title, text in METHODS_GENERAL
     ]
     if comparisons:
-        parts.append(f"<h3>A/B comparison</h3><p>{esc(METHODS_AB)}</p>")
+        parts.append(f"<h3>A/B comparison</h3><p>{esc(METHODS_AB.format(alpha=data.alpha))}</p>")
         by_method: dict[str, list[str]] = {}
         for c in comparisons:
             by_method.setdefault(c.method, []).append(c.metric)
