@@ -510,3 +510,14 @@ def test_gemini_request_info_names_the_provider_from_the_client_mode() -> None:
     assert info.stream is False
     assert ADAPTER.result_kind(types.GenerateContentResponse()) is ResultKind.PARSED
     assert ADAPTER.result_kind(iter(())) is ResultKind.STREAM
+
+
+@pytest.mark.usefixtures("instrumented")
+async def test_feedback_on_a_gemini_response_finds_its_call(models: Any, span_exporter: InMemorySpanExporter) -> None:
+    import otel_llmperf
+
+    response = await resolve(models.generate_content(model=MODEL, contents=PROMPT))
+    assert response.response_id  # Gemini names it response_id, not id
+    feedback = otel_llmperf.record_feedback("thumbs", True, response=response)
+    assert feedback.matched and feedback.model == MODEL and feedback.provider == "gcp.gemini"
+    assert feedback.span_id == f"{only_span(span_exporter).context.span_id:016x}"

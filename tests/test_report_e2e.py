@@ -275,6 +275,25 @@ def test_every_csv_holds_what_prometheus_returns(filled: Filled, differ: Path) -
         checked += 1
     assert checked >= 15
 
+    # totals.csv: each key's rows are the instant query's result at the end of the range.
+    totals: dict[str, dict[tuple[str, ...], float]] = {}
+    for row in _rows(differ / "totals.csv"):
+        labels = (row["gen_ai_provider_name"], row["gen_ai_request_model"], row["labels"])
+        totals.setdefault(row["key"], {})[labels] = float(row["value"])
+    instant = {name.split("#", 1)[1]: query for name, query in queries.items() if name.startswith("totals.csv#")}
+    assert {"calls", "duration_p95", "ttfc_p95", "cost", "thumbs_up_ratio", "evaluation_accuracy"} <= set(instant)
+    for key, query in instant.items():
+        expected = {}
+        for sample in filled.query(query["expr"], query["at"]):
+            labels = dict(sample["metric"])
+            provider, model = labels.pop("gen_ai_provider_name", ""), labels.pop("gen_ai_request_model", "")
+            extra = ",".join(f'{name}="{value}"' for name, value in sorted(labels.items()))
+            expected[(provider, model, extra)] = float(sample["value"][1])
+        got = totals.get(key, {})
+        assert got.keys() == expected.keys(), key
+        for labels, value in expected.items():
+            assert got[labels] == pytest.approx(value, rel=1e-12, nan_ok=True), (key, labels)
+
 
 # Four published figures, recomputed straight from Prometheus with PromQL written here, not the report's.
 INDEPENDENT = {

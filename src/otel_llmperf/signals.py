@@ -135,8 +135,11 @@ def _from_response(response: Any) -> CallRecord | str | None:
             return record
     if isinstance(response, str):
         return response
-    response_id = getattr(response, "id", None)
-    return response_id if isinstance(response_id, str) else None
+    for name in ("id", "response_id"):  # response_id: google-genai's GenerateContentResponse
+        response_id = getattr(response, name, None)
+        if isinstance(response_id, str):
+            return response_id
+    return None
 
 
 def _from_token(signals: Signals, token: object) -> CallRecord:

@@ -245,9 +245,11 @@ async def _cohere_stream(clients: Clients, request: Request) -> Any:
     stream = clients.cohere.chat_stream(
         model=request.model, messages=_messages(request), request_options={"additional_headers": request.headers}
     )
-    async for _event in stream:
-        pass
-    return stream
+    response_id = None
+    async for event in stream:
+        if event.type == "message-start":
+            response_id = event.id  # chat_stream yields events from a plain generator: feedback needs the id
+    return response_id
 
 
 @dataclass(frozen=True)
