@@ -21,13 +21,14 @@ is the price of those.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping
 from time import perf_counter
 from typing import Any
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
-from opentelemetry.metrics import MeterProvider
+from opentelemetry.metrics import MeterProvider, Observation
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode, TracerProvider
 
 # The semconv names, spelled out so the floor does not depend on a semconv package version.
@@ -91,7 +92,14 @@ class Floor:
         self.time_per_output_token = meter.create_histogram(
             "llmperf.client.time_per_output_token", unit="s", explicit_bucket_boundaries_advisory=TIME_PER_TOKEN_BUCKETS
         )
-        self.cost = meter.create_counter("llmperf.usage.cost", unit="USD")
+        # The cheapest correct cost counter: running totals read by an observable counter.
+        self._cost_lock = threading.Lock()
+        self._cost_totals: dict[frozenset[tuple[str, Any]], float] = {}
+        meter.create_observable_counter("llmperf.usage.cost", callbacks=[self._observe_cost], unit="USD")
+
+    def _observe_cost(self, options: Any) -> list[Observation]:
+        with self._cost_lock:
+            return [Observation(total, dict(key)) for key, total in self._cost_totals.items()]
 
     # --- shared pieces -------------------------------------------------------------------------
 
@@ -153,7 +161,9 @@ class Floor:
             price = _PRICES.get(metric_attrs[REQUEST_MODEL])
             if price is not None:
                 cost = (usage.prompt_tokens * price[0] + usage.completion_tokens * price[1]) / 1e6
-                self.cost.add(cost, {**metric_attrs, RESPONSE_MODEL: head.model})
+                key = frozenset({**metric_attrs, RESPONSE_MODEL: head.model}.items())
+                with self._cost_lock:
+                    self._cost_totals[key] = self._cost_totals.get(key, 0.0) + cost
                 end_attrs[COST] = cost
             if usage.prompt_tokens_details is not None and usage.prompt_tokens_details.cached_tokens is not None:
                 end_attrs[CACHE_READ_TOKENS] = usage.prompt_tokens_details.cached_tokens

@@ -348,3 +348,28 @@ async def test_unknown_models_record_no_cost_and_say_so_once(
     assert all(COST not in span.attributes for span in span_exporter.get_finished_spans())
     unknown = [record for record in caplog.records if "nobody-knows-me" in record.getMessage()]
     assert len(unknown) == 1
+
+
+def test_cost_totals_are_one_series_per_attribute_set_whatever_the_order() -> None:
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+
+    from otel_llmperf.instruments import cost_totals
+
+    reader = InMemoryMetricReader()
+    meter = MeterProvider(metric_readers=[reader]).get_meter("test")
+    totals = cost_totals(meter)
+    assert cost_totals(meter) is totals  # one observable counter per meter, however often asked
+    totals.add(0.25, {"gen_ai.request.model": "m", "gen_ai.provider.name": "p"})
+    totals.add(0.5, {"gen_ai.provider.name": "p", "gen_ai.request.model": "m"})
+    totals.add(1.0, {"gen_ai.provider.name": "q", "gen_ai.request.model": "m"})
+    (metric,) = [m for rm in reader.get_metrics_data().resource_metrics for sm in rm.scope_metrics for m in sm.metrics]
+    assert (metric.name, metric.unit, metric.data.is_monotonic) == ("llmperf.usage.cost", "USD", True)
+    values = {point.attributes["gen_ai.provider.name"]: point.value for point in metric.data.data_points}
+    assert values == {"p": 0.75, "q": 1.0}
+    totals.add(0.25, {"gen_ai.provider.name": "q", "gen_ai.request.model": "m"})
+    (metric,) = [m for rm in reader.get_metrics_data().resource_metrics for sm in rm.scope_metrics for m in sm.metrics]
+    assert {point.attributes["gen_ai.provider.name"]: point.value for point in metric.data.data_points} == {
+        "p": 0.75,
+        "q": 1.25,
+    }

@@ -8,15 +8,19 @@ the README); the Prometheus series names follow from them by the OpenTelemetry r
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from weakref import WeakKeyDictionary
 
-from opentelemetry.metrics import Counter, Histogram, Meter
+from opentelemetry.metrics import CallbackOptions, Counter, Histogram, Meter, Observation
 from opentelemetry.semconv._incubating.metrics.gen_ai_metrics import (
     GEN_AI_CLIENT_OPERATION_DURATION,
     GEN_AI_CLIENT_OPERATION_TIME_PER_OUTPUT_CHUNK,
     GEN_AI_CLIENT_OPERATION_TIME_TO_FIRST_CHUNK,
     GEN_AI_CLIENT_TOKEN_USAGE,
 )
+from opentelemetry.util.types import AttributeValue
 
 # Semconv advisory boundaries for GenAI client durations: 0.01 s doubling up to 81.92 s.
 DURATION_BUCKETS: tuple[float, ...] = tuple(round(0.01 * 2**k, 2) for k in range(14))
@@ -158,6 +162,55 @@ def histogram(meter: Meter, name: str) -> Histogram:
     )
 
 
+class CostTotals:
+    """Running USD totals per attribute set, reported by an observable counter when metrics are collected.
+
+    The SDK's ``Counter.add`` costs 8-10 µs a call (attribute cleaning and hashing, aggregation,
+    exemplar sampling); a dict update under a lock costs well under 1 µs, and the exported series
+    is the same cumulative sum. Exemplars are lost, which a dollar counter does not need.
+    """
+
+    __slots__ = ("_lock", "_totals")
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._totals: dict[frozenset[tuple[str, AttributeValue]], float] = {}
+
+    def add(self, amount: float, attributes: Mapping[str, AttributeValue]) -> None:
+        """Add ``amount`` USD to the total of ``attributes``."""
+        # A set: the same attributes in another order are the same series (the SDK would keep only
+        # the last of two observations with equal attributes).
+        key = frozenset(attributes.items())
+        with self._lock:
+            self._totals[key] = self._totals.get(key, 0.0) + amount
+
+    def observe(self, options: CallbackOptions) -> Iterable[Observation]:
+        """The current totals, for the SDK's collection."""
+        with self._lock:
+            totals = list(self._totals.items())
+        return [Observation(total, dict(key)) for key, total in totals]
+
+
+# One observable counter per meter: instrument() may run again on the same meter (after
+# uninstrument, or for another provider's SDK), and the SDK keeps the first callback.
+_cost_totals: WeakKeyDictionary[Meter, CostTotals] = WeakKeyDictionary()
+_cost_lock = threading.Lock()
+
+
+def cost_totals(meter: Meter) -> CostTotals:
+    """The totals behind ``meter``'s llmperf.usage.cost counter, registering the counter the first time."""
+    with _cost_lock:
+        totals = _cost_totals.get(meter)
+        if totals is None:
+            totals = CostTotals()
+            spec = _BY_NAME[LLMPERF_USAGE_COST]
+            meter.create_observable_counter(
+                spec.name, callbacks=[totals.observe], unit=spec.unit, description=spec.description
+            )
+            _cost_totals[meter] = totals
+        return totals
+
+
 class Instruments:
     """The instruments of one meter, created once at instrument time."""
 
@@ -176,4 +229,4 @@ class Instruments:
         self.time_to_first_chunk = histogram(meter, GEN_AI_CLIENT_OPERATION_TIME_TO_FIRST_CHUNK)
         self.time_per_output_chunk = histogram(meter, GEN_AI_CLIENT_OPERATION_TIME_PER_OUTPUT_CHUNK)
         self.time_per_output_token = histogram(meter, LLMPERF_CLIENT_TIME_PER_OUTPUT_TOKEN)
-        self.cost = counter(meter, LLMPERF_USAGE_COST)
+        self.cost = cost_totals(meter)

@@ -452,8 +452,6 @@ class Invocation:
         models = (info.response_model if info is not None else None, self.request.request_model)
         cost = self._telemetry.prices.cost(self.request.provider, models, usage)
         if cost is not None:
-            # No context: an exemplar on a dollar counter links no latency to a trace, and leaving
-            # the exemplar reservoir out makes this add ~30 % cheaper.
             instruments.cost.add(cost, attrs)
         return cost
 
