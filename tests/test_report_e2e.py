@@ -38,6 +38,7 @@ RANGE = "100s"
 STEP = "5s"
 WINDOW = "15s"
 SEED = "11"
+PUBLIC_URL = "https://example.org/llm-report/"  # only written into the page, never fetched
 
 
 def _command() -> str:
@@ -139,7 +140,9 @@ def fixture_filled(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Filled]
 @pytest.fixture(name="differ", scope="module")
 def fixture_differ(filled: Filled) -> Path:
     out = filled.work / "differ-report"
-    result = filled.report(out, "--compare-variants", "a,b", job="differ")
+    result = filled.report(
+        out, "--compare-variants", "a,b", "--creator", "Example Org", "--url", PUBLIC_URL, job="differ"
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     return out
 
@@ -319,7 +322,11 @@ def test_the_published_summary_matches_prometheus(filled: Filled, differ: Path) 
     page = _page(differ)
     (document,) = [json.loads(text) for kind, text in page.scripts if kind == "application/ld+json"]
     assert document["@context"] == "https://schema.org" and document["@type"] == "Dataset"
-    assert document["name"] and document["description"] and document["creator"]["name"]
+    assert document["name"] and document["description"]
+    assert document["creator"] == {"@type": "Organization", "name": "Example Org"}
+    assert document["url"] == PUBLIC_URL
+    downloads = {item["contentUrl"] for item in document["distribution"]}
+    assert PUBLIC_URL + "summary.json" in downloads and PUBLIC_URL + "totals.csv" in downloads
     _, _, end = document["temporalCoverage"].partition("/")
     assert end == time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(filled.end // 5 * 5))
     summary = json.loads((differ / "summary.json").read_text())

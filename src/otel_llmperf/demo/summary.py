@@ -141,7 +141,7 @@ def render(
 ) -> str:
     """A fixed-width table; token throughput is over the last interval."""
     header = (
-        f"{'provider':<10} {'model':<24} {'calls':>6} {'errors':>6} {'p50 dur':>10} {'p95 dur':>10} "
+        f"{'provider':<11} {'model':<24} {'calls':>6} {'errors':>6} {'p50 dur':>10} {'p95 dur':>10} "
         f"{'p95 TTFC':>10} {'out tok/s':>10} {'thumbs up':>10} {'accuracy':>9}"
     )
     lines = [f"otel-llmperf demo — {elapsed:,.0f} s elapsed (quantiles since start, as histogram_quantile)", header]
@@ -151,7 +151,7 @@ def render(
         before = previous.get(key)
         rate = (row.output_tokens - (before.output_tokens if before else 0.0)) / interval if interval > 0 else 0.0
         lines.append(
-            f"{key[0]:<10} {key[1][:24]:<24} {row.calls:>6} {row.errors:>6} {_ms(row.duration.quantile(0.5)):>10} "
+            f"{key[0][:11]:<11} {key[1][:24]:<24} {row.calls:>6} {row.errors:>6} {_ms(row.duration.quantile(0.5)):>10} "
             f"{_ms(row.duration.quantile(0.95)):>10} {_ms(row.ttfc.quantile(0.95)):>10} {rate:>10,.0f} "
             f"{_share(row.thumbs_up, row.thumbs):>10} {_share(row.correct, row.judged):>9}"
         )

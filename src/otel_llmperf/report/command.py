@@ -50,6 +50,7 @@ class ReportOptions:
     name: str = "LLM performance report"
     description: str | None = None
     creator: str | None = None
+    url: str | None = None
     seed: int = 0
     alpha: float = 0.05
     end: float | None = None  # unix seconds; None: now
@@ -155,6 +156,7 @@ def add_cli(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     add("--description", default=None, help="description of the published dataset")
     add("--creator", default=None,
         help=f"publisher of the summary (default: ${CREATOR_VARIABLE}, else $OTEL_SERVICE_NAME)")  # fmt: skip
+    add("--url", default=None, help="public URL the folder will be published at (makes the JSON-LD links absolute)")
     add("--seed", type=int, default=0, help="seed of the bootstrap resampling (default: 0)")
     add("--alpha", type=_alpha, default=0.05, help="significance level of A/B verdicts, after Holm (default: 0.05)")
     add("--prometheus-header", dest="headers", type=_header, action="append", default=[], metavar="'N: V'",
@@ -177,6 +179,7 @@ def options_from(args: argparse.Namespace) -> ReportOptions:
         name=args.name,
         description=args.description,
         creator=args.creator,
+        url=args.url,
         seed=args.seed,
         alpha=args.alpha,
         end=args.end,
@@ -322,7 +325,7 @@ def write_folder(data: ReportData, options: ReportOptions) -> Path:
         if plots.plot_comparison(data.comparison, folder / relative, names=options.compare or ("a", "b")):
             images["comparison"] = relative
     description = options.description or _default_description(data)
-    summary = transparency.summary(data, options.name, description, _creator(options))
+    summary = transparency.summary(data, options.name, description, _creator(options), options.url)
     (folder / csvfiles.SUMMARY_JSON).write_text(transparency.dumps(summary), encoding="utf-8")
     return html.write_html(data, images, transparency.dataset_jsonld(summary), folder)
 
