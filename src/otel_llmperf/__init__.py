@@ -13,10 +13,14 @@ Turn it on once, before creating clients::
 
 or with no code change at all::
 
-    opentelemetry-instrument python app.py     # loads the ``llmperf_openai`` entry point
+    opentelemetry-instrument python app.py     # loads the ``llmperf_*`` entry points
 
-Every call then produces a CLIENT span named ``{operation} {model}`` with the GenAI semantic
-convention attributes, and these metrics (Prometheus names in brackets):
+Every installed SDK is instrumented, each with its own entry point: ``openai``
+(``llmperf_openai``), ``anthropic`` (``llmperf_anthropic``), ``google-genai``
+(``llmperf_google_genai``), ``boto3`` Bedrock Runtime (``llmperf_bedrock``), ``mistralai``
+(``llmperf_mistral``) and ``cohere`` v2 (``llmperf_cohere``); SDKs that are not installed are
+skipped. Every call then produces a CLIENT span named ``{operation} {model}`` with the GenAI
+semantic convention attributes, and these metrics (Prometheus names in brackets):
 
 * ``gen_ai.client.operation.duration`` [``gen_ai_client_operation_duration_seconds``], every
   call, with ``error.type`` when it failed;
@@ -25,6 +29,15 @@ convention attributes, and these metrics (Prometheus names in brackets):
   [``…_seconds``], streams only;
 * ``llmperf.client.time_per_output_token`` [``llmperf_client_time_per_output_token_seconds``],
   streams whose output token count is known.
+* ``llmperf.usage.cost`` [``llmperf_usage_cost_USD_total``], USD at list prices from the price
+  table shipped in the package (``prices.json``, dated), extended or overridden by a JSON/YAML
+  file (``OTEL_PYTHON_LLMPERF_PRICES``) or a mapping (``prices=``); unknown models cost nothing
+  and are named once in the log. Nothing is ever fetched.
+
+A call is recorded once even when another GenAI instrumentation of the same SDK, or a framework
+recording the call itself, is active (see the README, "Living with other instrumentations").
+To analyse a period from Prometheus, compare A/B variants and publish a summary, see
+``otel-llmperf report`` (:mod:`otel_llmperf.report`).
 
 Trust signals, next to the latency metrics and with the same model/provider/variant labels::
 
@@ -49,6 +62,7 @@ OTEL_PYTHON_LLMPERF_CONTENT_MAX_LENGTH                   content_max_length     
 OTEL_PYTHON_LLMPERF_STREAM_USAGE                         stream_usage               false
 OTEL_PYTHON_LLMPERF_CHUNK_METRICS                        chunk_metrics              true
 OTEL_PYTHON_LLMPERF_PROVIDER_HOSTS                       provider_hosts             the built-in table
+OTEL_PYTHON_LLMPERF_PRICES                               prices                     the shipped table
 OTEL_PYTHON_LLMPERF_VARIANT                              variant                    none
 OTEL_PYTHON_LLMPERF_MAX_VARIANTS                         max_variants               16
 OTEL_PYTHON_LLMPERF_FEEDBACK_SECRET                      feedback_secret            unset: tokens unsigned
