@@ -21,11 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-pytest.importorskip("matplotlib")
-pytest.importorskip("rich")
-
-from PIL import Image
+from PIL import Image  # with matplotlib, in the test extra: a missing extra fails here instead of skipping
 
 from otel_llmperf.report import html, plots, terminal, transparency
 from otel_llmperf.report.collect import PanelData, ReportData, SloResult
