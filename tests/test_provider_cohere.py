@@ -31,6 +31,7 @@ from opentelemetry.trace import SpanKind, StatusCode
 from fakeserver import FakeServerProcess, start_fake_server
 from helpers import only_span, points, resolve, total_count
 from otel_llmperf.demo.wire_cohere import TEMPLATE_TOKENS
+from otel_llmperf.providers._fields import whole_count as tokens
 from otel_llmperf.providers.base import ResultKind
 from otel_llmperf.providers.cohere import (
     ADAPTER,
@@ -43,7 +44,6 @@ from otel_llmperf.providers.cohere import (
     embed_request_attributes,
     embed_response_info,
     server_of,
-    tokens,
     usage_of,
 )
 

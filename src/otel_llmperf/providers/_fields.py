@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from opentelemetry.semconv._incubating.attributes.gen_ai_attributes import GenAiOutputTypeValues
+
 OMITTED = object()
 
 # The SDKs' "argument not given" sentinels, recognised by name so no SDK import is needed.
@@ -58,6 +60,41 @@ def number(value: Any) -> float | int | None:
 def count(value: Any) -> int | None:
     """A non-negative int (not a bool), else ``None``: the shape of every token count."""
     return value if type(value) is int and value >= 0 else None
+
+
+def whole_count(value: Any) -> int | None:
+    """A token count that may come typed as a float (``12.0``: Cohere, Vertex AI); whole, non-negative only."""
+    if type(value) is float and value.is_integer() and value >= 0:
+        return int(value)
+    return count(value)
+
+
+def stop_sequences(value: Any) -> tuple[str, ...] | None:
+    """Stop sequences as a tuple: one string, or a non-empty list/tuple of strings; else ``None``.
+
+    Only real sequences: an iterator given by the caller must reach the SDK unconsumed.
+    """
+    value = given(value)
+    if isinstance(value, str):
+        return (value,)
+    if isinstance(value, (list, tuple)) and value and all(isinstance(item, str) for item in value):
+        return tuple(value)
+    return None
+
+
+def response_format_type(response_format: Any) -> str | None:
+    """``gen_ai.output.type`` of an OpenAI-style ``response_format`` (``{"type": "json_schema", ...}``)."""
+    response_format = given(response_format)
+    if response_format is None:
+        return None
+    if isinstance(response_format, type):  # a pydantic model given to parse()
+        return GenAiOutputTypeValues.JSON.value
+    kind = field(response_format, "type")
+    if kind in ("json_schema", "json_object"):
+        return GenAiOutputTypeValues.JSON.value
+    if kind == "text":
+        return GenAiOutputTypeValues.TEXT.value
+    return None
 
 
 def positive_int(value: Any, allow_zero: bool = False) -> int | None:

@@ -33,7 +33,7 @@ from opentelemetry.semconv._incubating.attributes.gen_ai_attributes import (
 )
 
 from otel_llmperf.providers import hosts
-from otel_llmperf.providers._fields import count, field, given, number, positive_int
+from otel_llmperf.providers._fields import count, field, given, number, positive_int, stop_sequences
 from otel_llmperf.providers.base import (
     Api,
     Attributes,
@@ -95,10 +95,9 @@ def messages_request_attributes(kwargs: Mapping[str, Any]) -> Attributes:
     top_k = positive_int(_param(kwargs, "top_k"))
     if top_k is not None:
         attrs[GEN_AI_REQUEST_TOP_K] = top_k
-    stop = given(kwargs.get("stop_sequences"))
-    # Only real sequences: an iterator given by the caller must reach the SDK unconsumed.
-    if isinstance(stop, (list, tuple)) and stop and all(isinstance(item, str) for item in stop):
-        attrs[GEN_AI_REQUEST_STOP_SEQUENCES] = tuple(stop)
+    stop = stop_sequences(kwargs.get("stop_sequences"))
+    if stop is not None:
+        attrs[GEN_AI_REQUEST_STOP_SEQUENCES] = stop
     output_type = _output_type(kwargs)
     if output_type is not None:
         attrs[GEN_AI_OUTPUT_TYPE] = output_type

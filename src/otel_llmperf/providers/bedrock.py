@@ -41,7 +41,7 @@ from opentelemetry.semconv._incubating.attributes.gen_ai_attributes import (
     GenAiProviderNameValues,
 )
 
-from otel_llmperf.providers._fields import count, field, number, positive_int
+from otel_llmperf.providers._fields import count, field, number, positive_int, stop_sequences
 from otel_llmperf.providers.base import (
     Api,
     Attributes,
@@ -103,21 +103,13 @@ def semconv_finish_reason(reason: str | None) -> str | None:
 # --- request side -----------------------------------------------------------------------
 
 
-def _stop_sequences(value: Any) -> tuple[str, ...] | None:
-    if isinstance(value, str):
-        return (value,)
-    if isinstance(value, (list, tuple)) and value and all(isinstance(item, str) for item in value):
-        return tuple(value)
-    return None
-
-
 def _seed(value: Any) -> int | None:
     return positive_int(value, allow_zero=True)
 
 
 # How a request attribute's value is checked; the others (temperature, top_p) take any real number.
 _CHECKS: dict[str, Callable[[Any], Any]] = {
-    GEN_AI_REQUEST_STOP_SEQUENCES: _stop_sequences,
+    GEN_AI_REQUEST_STOP_SEQUENCES: stop_sequences,
     GEN_AI_REQUEST_MAX_TOKENS: positive_int,
     GEN_AI_REQUEST_TOP_K: positive_int,
     GEN_AI_REQUEST_SEED: _seed,

@@ -44,12 +44,20 @@ from opentelemetry.semconv._incubating.attributes.gen_ai_attributes import (
     GEN_AI_REQUEST_TOP_K,
     GEN_AI_REQUEST_TOP_P,
     GenAiOperationNameValues,
-    GenAiOutputTypeValues,
     GenAiProviderNameValues,
 )
 
 from otel_llmperf.providers import hosts
-from otel_llmperf.providers._fields import field, given, number, positive_int, text_parts
+from otel_llmperf.providers._fields import (
+    field,
+    given,
+    number,
+    positive_int,
+    response_format_type,
+    stop_sequences,
+    text_parts,
+    whole_count,
+)
 from otel_llmperf.providers.base import (
     Api,
     Attributes,
@@ -90,27 +98,7 @@ def semconv_finish_reason(reason: str | None) -> str | None:
     return _FINISH_REASONS.get(reason, reason)
 
 
-def tokens(value: Any) -> int | None:
-    """A token count: Cohere's models type them as floats (``12.0``); whole, non-negative only."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value if value >= 0 else None
-    if isinstance(value, float) and value.is_integer() and value >= 0:
-        return int(value)
-    return None
-
-
 # --- request side -----------------------------------------------------------------------
-
-
-def _output_type(response_format: Any) -> str | None:
-    kind = field(given(response_format), "type")
-    if kind in ("json_object", "json_schema"):
-        return GenAiOutputTypeValues.JSON.value
-    if kind == "text":
-        return GenAiOutputTypeValues.TEXT.value
-    return None
 
 
 def chat_request_attributes(kwargs: Mapping[str, Any]) -> Attributes:
@@ -135,10 +123,10 @@ def chat_request_attributes(kwargs: Mapping[str, Any]) -> Attributes:
     seed = positive_int(kwargs.get("seed"), allow_zero=True)
     if seed is not None:
         attrs[GEN_AI_REQUEST_SEED] = seed
-    stop = given(kwargs.get("stop_sequences"))
-    if isinstance(stop, (list, tuple)) and stop and all(isinstance(item, str) for item in stop):
-        attrs[GEN_AI_REQUEST_STOP_SEQUENCES] = tuple(stop)
-    output_type = _output_type(kwargs.get("response_format"))
+    stop = stop_sequences(kwargs.get("stop_sequences"))
+    if stop is not None:
+        attrs[GEN_AI_REQUEST_STOP_SEQUENCES] = stop
+    output_type = response_format_type(kwargs.get("response_format"))
     if output_type is not None:
         attrs[GEN_AI_OUTPUT_TYPE] = output_type
     return attrs
@@ -226,8 +214,8 @@ def embed_input_messages(kwargs: Mapping[str, Any]) -> Messages | None:
 def _count(usage: Any, name: str) -> int | None:
     # usage.tokens counts what the model really read and wrote (Cohere's prompt template
     # included); billed_units only what is billed. Prefer the former, fall back to the latter.
-    found = tokens(field(field(usage, "tokens"), name))
-    return found if found is not None else tokens(field(field(usage, "billed_units"), name))
+    found = whole_count(field(field(usage, "tokens"), name))
+    return found if found is not None else whole_count(field(field(usage, "billed_units"), name))
 
 
 def usage_of(usage: Any) -> Usage | None:
@@ -238,7 +226,7 @@ def usage_of(usage: Any) -> Usage | None:
     return Usage(
         input_tokens=_count(usage, "input_tokens"),
         output_tokens=_count(usage, "output_tokens"),
-        cache_read_input_tokens=tokens(field(usage, "cached_tokens")),
+        cache_read_input_tokens=whole_count(field(usage, "cached_tokens")),
     )
 
 

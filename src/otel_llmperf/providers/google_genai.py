@@ -11,6 +11,7 @@ The SDK is imported lazily, at instrument time; nothing here records telemetry.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 from collections.abc import Mapping, MutableMapping, Sequence
@@ -34,7 +35,7 @@ from opentelemetry.semconv._incubating.attributes.gen_ai_attributes import (
     GenAiProviderNameValues,
 )
 
-from otel_llmperf.providers._fields import count, field, given, number, positive_int
+from otel_llmperf.providers._fields import field, given, number, positive_int, stop_sequences, whole_count
 from otel_llmperf.providers.base import (
     Api,
     Attributes,
@@ -68,13 +69,6 @@ def _get(obj: Any, name: str) -> Any:
     if value is None and type(obj) is dict:
         value = obj.get(_camel(name))
     return value
-
-
-def _tokens(value: Any) -> int | None:
-    # Vertex AI reports embedding token counts as floats (2.0): whole ones are counts too.
-    if type(value) is float and value.is_integer() and value >= 0:
-        return int(value)
-    return count(value)
 
 
 def _enum_text(value: Any) -> str | None:
@@ -132,9 +126,9 @@ def generate_request_attributes(kwargs: Mapping[str, Any]) -> Attributes:
     candidates = positive_int(_option(config, "candidate_count"))
     if candidates is not None and candidates != 1:
         attrs[GEN_AI_REQUEST_CHOICE_COUNT] = candidates
-    stop = _option(config, "stop_sequences")
-    if isinstance(stop, (list, tuple)) and stop and all(isinstance(item, str) for item in stop):
-        attrs[GEN_AI_REQUEST_STOP_SEQUENCES] = tuple(stop)
+    stop = stop_sequences(_option(config, "stop_sequences"))
+    if stop is not None:
+        attrs[GEN_AI_REQUEST_STOP_SEQUENCES] = stop
     output_type = _output_type(config)
     if output_type is not None:
         attrs[GEN_AI_OUTPUT_TYPE] = output_type
@@ -280,10 +274,10 @@ def gemini_usage(metadata: Any) -> Usage | None:
     """Token usage from ``usage_metadata``; thoughts count as output and as reasoning."""
     if metadata is None:
         return None
-    prompt = _tokens(_get(metadata, "prompt_token_count"))
-    tool_prompt = _tokens(_get(metadata, "tool_use_prompt_token_count"))
-    visible = _tokens(_get(metadata, "candidates_token_count"))
-    thoughts = _tokens(_get(metadata, "thoughts_token_count"))
+    prompt = whole_count(_get(metadata, "prompt_token_count"))
+    tool_prompt = whole_count(_get(metadata, "tool_use_prompt_token_count"))
+    visible = whole_count(_get(metadata, "candidates_token_count"))
+    thoughts = whole_count(_get(metadata, "thoughts_token_count"))
     # prompt_token_count already includes cached_content_token_count (Gemini reports the whole
     # effective prompt), so input is not summed with the cache-read count, unlike Anthropic.
     # Tool-use prompt tokens are input Gemini counts apart from the prompt (and bills as input).
@@ -292,7 +286,7 @@ def gemini_usage(metadata: Any) -> Usage | None:
     return Usage(
         input_tokens=input_tokens,
         output_tokens=output_tokens,
-        cache_read_input_tokens=_tokens(_get(metadata, "cached_content_token_count")),
+        cache_read_input_tokens=whole_count(_get(metadata, "cached_content_token_count")),
         reasoning_output_tokens=thoughts,
     )
 
@@ -346,10 +340,10 @@ def embed_response_info(response: Any, capture: bool) -> ResponseInfo:
         values = _get(embeddings[0], "values")
         if isinstance(values, (list, tuple)):
             attrs[GEN_AI_EMBEDDINGS_DIMENSION_COUNT] = len(values)
-    input_tokens = _tokens(_get(_get(response, "usage_metadata"), "prompt_token_count"))
+    input_tokens = whole_count(_get(_get(response, "usage_metadata"), "prompt_token_count"))
     if input_tokens is None and embeddings:
         # Vertex AI's predict endpoint counts tokens per input, in each vector's statistics.
-        counts = [_tokens(_get(_get(item, "statistics"), "token_count")) for item in embeddings]
+        counts = [whole_count(_get(_get(item, "statistics"), "token_count")) for item in embeddings]
         if all(value is not None for value in counts):
             input_tokens = sum(value for value in counts if value is not None)
     return ResponseInfo(usage=Usage(input_tokens=input_tokens) if input_tokens is not None else None, attributes=attrs)
@@ -449,15 +443,8 @@ GENERATE_API = Api(
     new_folder=GenerateContentFolder,
     system_instructions=system_instructions,
 )
-# The same API streamed: a distinct object, so request_info can tell the two apart.
-GENERATE_STREAM_API = Api(
-    operation=GENERATE_CONTENT,
-    request_attributes=generate_request_attributes,
-    input_messages=generate_input_messages,
-    response_info=generate_response_info,
-    new_folder=GenerateContentFolder,
-    system_instructions=system_instructions,
-)
+# The same API streamed: a distinct object (request_info tells them apart by identity).
+GENERATE_STREAM_API = dataclasses.replace(GENERATE_API)
 EMBED_API = Api(
     operation=EMBEDDINGS,
     request_attributes=embed_request_attributes,

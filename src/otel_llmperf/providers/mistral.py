@@ -34,12 +34,20 @@ from opentelemetry.semconv._incubating.attributes.gen_ai_attributes import (
     GEN_AI_REQUEST_TOP_K,
     GEN_AI_REQUEST_TOP_P,
     GenAiOperationNameValues,
-    GenAiOutputTypeValues,
     GenAiProviderNameValues,
 )
 
 from otel_llmperf.providers import hosts
-from otel_llmperf.providers._fields import count, field, given, number, positive_int, text_parts
+from otel_llmperf.providers._fields import (
+    count,
+    field,
+    given,
+    number,
+    positive_int,
+    response_format_type,
+    stop_sequences,
+    text_parts,
+)
 from otel_llmperf.providers.base import (
     Api,
     Attributes,
@@ -72,24 +80,6 @@ def _get(obj: Any, name: str) -> Any:
 # --- request side -----------------------------------------------------------------------
 
 
-def _stop_sequences(stop: Any) -> tuple[str, ...] | None:
-    stop = given(stop)
-    if isinstance(stop, str):
-        return (stop,)
-    if isinstance(stop, (list, tuple)) and stop and all(isinstance(item, str) for item in stop):
-        return tuple(stop)
-    return None
-
-
-def _output_type(response_format: Any) -> str | None:
-    kind = _get(given(response_format), "type")
-    if kind in ("json_object", "json_schema"):
-        return GenAiOutputTypeValues.JSON.value
-    if kind == "text":
-        return GenAiOutputTypeValues.TEXT.value
-    return None
-
-
 def chat_request_attributes(kwargs: Mapping[str, Any]) -> Attributes:
     """Span attributes of a chat request (``complete`` and ``stream`` take the same arguments)."""
     attrs: Attributes = {}
@@ -114,10 +104,10 @@ def chat_request_attributes(kwargs: Mapping[str, Any]) -> Attributes:
     choices = positive_int(kwargs.get("n"))
     if choices is not None and choices != 1:
         attrs[GEN_AI_REQUEST_CHOICE_COUNT] = choices
-    stop = _stop_sequences(kwargs.get("stop"))
+    stop = stop_sequences(kwargs.get("stop"))
     if stop is not None:
         attrs[GEN_AI_REQUEST_STOP_SEQUENCES] = stop
-    output_type = _output_type(kwargs.get("response_format"))
+    output_type = response_format_type(kwargs.get("response_format"))
     if output_type is not None:
         attrs[GEN_AI_OUTPUT_TYPE] = output_type
     return attrs

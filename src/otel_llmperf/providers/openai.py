@@ -25,7 +25,6 @@ from opentelemetry.semconv._incubating.attributes.gen_ai_attributes import (
     GEN_AI_REQUEST_TEMPERATURE,
     GEN_AI_REQUEST_TOP_P,
     GenAiOperationNameValues,
-    GenAiOutputTypeValues,
 )
 from opentelemetry.semconv._incubating.attributes.openai_attributes import (
     OPENAI_API_TYPE,
@@ -44,6 +43,8 @@ from otel_llmperf.providers._fields import (
     number,
     omitted,
     positive_int,
+    response_format_type,
+    stop_sequences,
     text_parts,
 )
 from otel_llmperf.providers.base import (
@@ -82,29 +83,13 @@ def _sampling_attributes(kwargs: Mapping[str, Any], attrs: Attributes) -> Attrib
     choices = positive_int(kwargs.get("n"))
     if choices is not None and choices != 1:
         attrs[GEN_AI_REQUEST_CHOICE_COUNT] = choices
-    stop = given(kwargs.get("stop"))
-    if isinstance(stop, str):
-        attrs[GEN_AI_REQUEST_STOP_SEQUENCES] = (stop,)
-    elif isinstance(stop, (list, tuple)) and all(isinstance(item, str) for item in stop):
-        attrs[GEN_AI_REQUEST_STOP_SEQUENCES] = tuple(stop)
+    stop = stop_sequences(kwargs.get("stop"))
+    if stop is not None:
+        attrs[GEN_AI_REQUEST_STOP_SEQUENCES] = stop
     tier = given(kwargs.get("service_tier"))
     if isinstance(tier, str):
         attrs[OPENAI_REQUEST_SERVICE_TIER] = tier
     return attrs
-
-
-def _output_type(response_format: Any) -> str | None:
-    response_format = given(response_format)
-    if response_format is None:
-        return None
-    if isinstance(response_format, type):  # a pydantic model given to parse()
-        return GenAiOutputTypeValues.JSON.value
-    kind = field(response_format, "type")
-    if kind in ("json_schema", "json_object"):
-        return GenAiOutputTypeValues.JSON.value
-    if kind == "text":
-        return GenAiOutputTypeValues.TEXT.value
-    return None
 
 
 def chat_request_attributes(kwargs: Mapping[str, Any]) -> Attributes:
@@ -113,7 +98,7 @@ def chat_request_attributes(kwargs: Mapping[str, Any]) -> Attributes:
     max_tokens = positive_int(kwargs.get("max_completion_tokens")) or positive_int(kwargs.get("max_tokens"))
     if max_tokens is not None:
         attrs[GEN_AI_REQUEST_MAX_TOKENS] = max_tokens
-    output_type = _output_type(kwargs.get("response_format"))
+    output_type = response_format_type(kwargs.get("response_format"))
     if output_type is not None:
         attrs[GEN_AI_OUTPUT_TYPE] = output_type
     return attrs
@@ -126,7 +111,7 @@ def responses_request_attributes(kwargs: Mapping[str, Any]) -> Attributes:
     if max_tokens is not None:
         attrs[GEN_AI_REQUEST_MAX_TOKENS] = max_tokens
     text_format = field(given(kwargs.get("text")), "format")
-    output_type = _output_type(given(kwargs.get("text_format")) or text_format)
+    output_type = response_format_type(given(kwargs.get("text_format")) or text_format)
     if output_type is not None:
         attrs[GEN_AI_OUTPUT_TYPE] = output_type
     return attrs

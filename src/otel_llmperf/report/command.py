@@ -124,10 +124,12 @@ def _alpha(text: str) -> float:
 
 
 def _header(text: str) -> tuple[str, str]:
-    name, separator, value = text.partition(":")
-    if not separator or not name.strip():
-        raise argparse.ArgumentTypeError(f"expected 'Name: value', got {text!r}")
-    return name.strip(), value.strip()
+    from otel_llmperf.report.prom import parse_header
+
+    try:
+        return parse_header(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def add_cli(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -256,8 +258,6 @@ def make_report(options: ReportOptions, out: TextIO, err: TextIO) -> int:
 
     range_seconds = _seconds(options.range_, "--range")
     step = _seconds(options.step, "--step")
-    if range_seconds / step > 11_000:  # Prometheus refuses more than 11,000 points per series
-        raise ReportUsageError(f"--range {options.range_} / --step {options.step} is more than 11,000 points")
     window = options.window or prometheus_duration(max(step, 60.0))
     _seconds(window, "--window")
     range_ = prometheus_duration(range_seconds)
