@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import sys
+import threading
 import tracemalloc
 
 from opentelemetry.trace import SpanContext, TraceFlags
@@ -63,9 +65,7 @@ def test_zero_size_remembers_nothing() -> None:
 
 
 def test_concurrent_writers_are_all_found() -> None:
-    """Writes take no lock: calls remembered from many threads at once are all found."""
-    import threading
-
+    """Calls remembered from many threads at once are all found."""
     registry = CallRegistry(max_calls=10_000, retention=3600)
 
     def write(start: int) -> None:
@@ -79,3 +79,48 @@ def test_concurrent_writers_are_all_found() -> None:
         thread.join(30)
     assert len(registry) == 8000
     assert all(registry.find(f"chatcmpl-{index}") is not None for index in range(8000))
+
+
+def test_heavy_churn_loses_no_call() -> None:
+    """Many threads remember and look up at once: every call is found as soon as it is remembered.
+
+    A tiny switch interval makes threads switch between any two bytecodes, so a writer is often
+    paused between taking its place in the registry and filling it while others index and look up.
+    """
+    registry = CallRegistry(max_calls=100_000, retention=3600)
+    writers, per_writer = 8, 1500
+    missed: list[int] = []
+    stop = threading.Event()
+
+    def write(offset: int) -> None:
+        for index in range(offset * per_writer, (offset + 1) * per_writer):
+            registry.remember(record(index), parent_span_id=10**9 + index)
+            if registry.find(f"chatcmpl-{index}") is None:
+                missed.append(index)
+
+    def look_up() -> None:  # extra readers: lookups catch the index up while writers are mid-write
+        probe = 0
+        while not stop.is_set():
+            registry.find(f"chatcmpl-{probe % (writers * per_writer)}")
+            probe += 7
+
+    previous = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        readers = [threading.Thread(target=look_up) for _ in range(2)]
+        threads = [threading.Thread(target=write, args=(offset,)) for offset in range(writers)]
+        for thread in readers + threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+        stop.set()
+        for thread in readers:
+            thread.join(60)
+    finally:
+        sys.setswitchinterval(previous)
+    assert not any(thread.is_alive() for thread in readers + threads)
+    assert missed == []
+    lost = [index for index in range(writers * per_writer) if registry.find(f"chatcmpl-{index}") is None]
+    assert lost == []
+    assert all(registry.find(parent_key(10**9 + index)) is not None for index in range(writers * per_writer))
+    assert len(registry) == writers * per_writer

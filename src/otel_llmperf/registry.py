@@ -1,16 +1,17 @@
 # SPDX-License-Identifier: Apache-2.0
 """Recent calls, by response id and span id, so late feedback finds what it judges.
 
-Bounded by count (a ring of slots) and by age; strings are length-capped when read back, and
-the ring holds references to strings the calls already had (model names are shared), so the
-memory it can take is bounded whatever the traffic: about 0.5 KB per call (measured with
-tracemalloc), so about 5 MB at the default 10,000 calls.
+Bounded by count (a ring of slots, fed by a bounded queue of calls not yet looked at) and by
+age; strings are length-capped, and the registry holds references to strings the calls already
+had (model names are shared), so the memory it can take is bounded whatever the traffic: about
+0.5 KB per call (measured with tracemalloc), so about 5 MB at the default 10,000 calls, and at
+most twice that while both the ring and the queue are full (no lookup for 10,000 calls).
 """
 
 from __future__ import annotations
 
-import itertools
 import threading
+from collections import deque
 from collections.abc import Callable
 from time import monotonic
 from typing import Any, NamedTuple
@@ -68,10 +69,10 @@ def parent_key(span_id: int) -> Key:
 class CallRegistry:
     """A bounded, thread-safe map from response id, span id and parent span to :class:`CallRecord`.
 
-    Calls go into a ring of ``max_calls`` slots: remembering one is a slot write with no lock,
-    cheap enough for every LLM call, and the oldest call is overwritten when the ring is full.
-    The index from keys to slots is brought up to date lazily, when feedback looks a call up,
-    which is far rarer than calls.
+    Remembering a call is one ``deque.append``: atomic, lock-free and cheap enough for every LLM
+    call; the bounded deque drops the oldest unread call when full. Lookups, far rarer than
+    calls, drain it under a lock into a ring of ``max_calls`` slots and an index of their keys,
+    so a call is either still in the deque or indexed: none can fall between the two.
     """
 
     def __init__(
@@ -86,14 +87,14 @@ class CallRegistry:
         with self._lock:
             self._size = max(max_calls, 0)
             self._retention = retention
+            # Written by every call; only the lock holder takes from it.
+            self._pending: deque[tuple[Any, ...]] = deque(maxlen=self._size)
             self._ring: list[tuple[Any, ...] | None] = [None] * self._size
-            self._sequence = itertools.count()
-            self._index: dict[Key, int] = {}
-            self._indexed = 0
-            self._last = -1
+            self._next = 0
+            self._index: dict[Key, tuple[Any, ...]] = {}
 
-    def remember(self, record: CallRecord, parent_span_id: int | None = None) -> None:
-        """Store a finished call, findable by its response id, its span id and its parent span."""
+    def remember(self, record: CallRecord, parent_span_id: int | None = None, extra_key: str | None = None) -> None:
+        """Store a finished call, findable by its response id, span id, parent span and ``extra_key``."""
         context = record.span_context
         trace_id = span_id = flags = 0
         if context is not None and context.is_valid:
@@ -108,6 +109,7 @@ class CallRegistry:
             span_id,
             flags,
             parent_span_id or 0,
+            extra_key,
         )
 
     def remember_fields(
@@ -121,53 +123,52 @@ class CallRegistry:
         span_id: int,
         trace_flags: int,
         parent_span_id: int,
+        extra_key: str | None = None,
     ) -> None:
-        """:meth:`remember` without building a record first: the per-call hot path."""
-        size = self._size
-        if not size:
-            return
-        # next() on itertools.count and a list item store are atomic under the GIL: no lock.
+        """:meth:`remember` without building a record first: the per-call hot path.
+
+        ``extra_key`` is one more id the call can be found by (Bedrock's AWS request id).
+        """
         # Keep no reference to an oversized string: memory stays bounded by the ring's size.
         if model is not None and len(model) > MAX_STRING:
             model = model[:MAX_STRING]
         if response_id is not None and len(response_id) > MAX_STRING:
             response_id = response_id[:MAX_STRING]
-        number = next(self._sequence)
-        self._last = number
-        self._ring[number % size] = (
-            number,
-            self._clock(),
-            model,
-            provider,
-            operation,
-            variant,
-            response_id,
-            trace_id,
-            span_id,
-            trace_flags,
-            parent_span_id,
+        if extra_key is not None and len(extra_key) > MAX_STRING:
+            extra_key = extra_key[:MAX_STRING]
+        # One append of a deque with maxlen is atomic (with or without the GIL): no lock here.
+        self._pending.append(
+            (
+                self._clock(),
+                model,
+                provider,
+                operation,
+                variant,
+                response_id,
+                trace_id,
+                span_id,
+                trace_flags,
+                parent_span_id,
+                extra_key,
+            )
         )
 
     def _catch_up(self) -> None:
-        # Index the calls written since the last lookup, oldest first, so later calls win.
-        ring, size, index = self._ring, self._size, self._index
-        newest = max(self._last, self._indexed - 1)
-        # A writer may have taken a later number and stored it before _last caught up: look ahead.
-        while (ahead := ring[(newest + 1) % size]) is not None and ahead[0] == newest + 1:
-            newest += 1
-        for number in range(max(self._indexed, newest - size + 1), newest + 1):
-            entry = ring[number % size]
-            if entry is None or entry[0] != number:
-                continue
-            if entry[6]:
-                index[entry[6]] = number
-            if entry[8]:
-                index[entry[8]] = number
-            if entry[10]:
-                index[parent_key(entry[10])] = number
-        self._indexed = newest + 1
-        if len(index) > 4 * size:  # keys of overwritten calls: rebuild from what the ring holds
-            self._index = {key: number for key, number in index.items() if number > newest - size}
+        # With the lock held: move the calls remembered since the last lookup into the ring, in
+        # the order they were remembered, so the latest call under a shared key wins.
+        pending, ring, size, index = self._pending, self._ring, self._size, self._index
+        while pending:
+            entry = pending.popleft()
+            slot = self._next % size
+            self._next += 1
+            old = ring[slot]
+            if old is not None:  # overwritten: drop the keys that still lead to it
+                for key in _keys(old):
+                    if index.get(key) is old:
+                        del index[key]
+            ring[slot] = entry
+            for key in _keys(entry):
+                index[key] = entry
 
     def find(self, key: Key) -> CallRecord | None:
         """The call stored under a response id, a span id or a :func:`parent_key`, if still remembered."""
@@ -175,21 +176,38 @@ class CallRegistry:
             return None
         with self._lock:
             self._catch_up()
-            number = self._index.get(key)
-            entry = self._ring[number % self._size] if number is not None else None
-        if entry is None or entry[0] != number or entry[1] < self._clock() - self._retention:
+            entry = self._index.get(key)
+        if entry is None or entry[0] < self._clock() - self._retention:
             return None
-        _, _, model, provider, operation, variant, response_id, trace_id, span_id, flags, _ = entry
+        _, model, provider, operation, variant, response_id, trace_id, span_id, flags, _, _ = entry
         context = SpanContext(trace_id, span_id, is_remote=False, trace_flags=TraceFlags(flags)) if span_id else None
         return CallRecord(model, provider, operation, variant, context, response_id).capped()
 
     def __len__(self) -> int:
         """How many calls are remembered (at most ``max_calls``; expired ones included until overwritten)."""
-        return sum(1 for entry in self._ring if entry is not None)
+        if not self._size:
+            return 0
+        with self._lock:
+            self._catch_up()
+            return sum(1 for entry in self._ring if entry is not None)
 
     def clear(self) -> None:
         """Forget everything (tests, reconfiguration)."""
         self.configure(self._size, self._retention)
+
+
+def _keys(entry: tuple[Any, ...]) -> list[Key]:
+    # The keys a ring entry is found by: response id, span id, parent span, extra key.
+    keys: list[Key] = []
+    if entry[5]:
+        keys.append(entry[5])
+    if entry[7]:
+        keys.append(entry[7])
+    if entry[9]:
+        keys.append(parent_key(entry[9]))
+    if entry[10]:
+        keys.append(entry[10])
+    return keys
 
 
 # Filled by every instrumented call, read by feedback and evaluations.
