@@ -298,6 +298,29 @@ def test_every_csv_holds_what_prometheus_returns(filled: Filled, differ: Path) -
             assert got[labels] == pytest.approx(value, rel=1e-12, nan_ok=True), (key, labels)
 
 
+@pytest.mark.prometheus
+def test_queries_json_has_the_queries_of_every_csv(filled: Filled, differ: Path) -> None:
+    queries = json.loads((differ / "queries.json").read_text())
+    files = {name.split("#", 1)[0] for name in queries}
+    written = {path.relative_to(differ).as_posix() for path in differ.rglob("*.csv")}
+    assert {"totals.csv", "slos.csv", "comparison.csv"} <= written
+    assert written - files == set(), "CSVs without their queries in queries.json"
+    # slos.csv: the good and total columns of each SLO are its two queries' results, summed over its groups.
+    rows = _rows(differ / "slos.csv")
+    assert rows
+    for name in {row["slo"] for row in rows}:
+        for column in ("good", "total"):
+            query = queries[f"slos.csv#{name}/{column}"]
+            expected = sum(float(sample["value"][1]) for sample in filled.query(query["expr"], query["at"]))
+            got = sum(float(row[column]) for row in rows if row["slo"] == name)
+            assert got == pytest.approx(expected, rel=1e-9), (name, column)
+    # comparison.csv: the calls both variants made are the "calls" query's result.
+    calls = queries["comparison.csv#calls"]
+    by_variant = {s["metric"].get("llmperf_variant"): float(s["value"][1]) for s in filled.query(calls["expr"])}
+    error_rate = _comparisons(differ)["Error rate"]
+    assert (int(error_rate["n_a"]), int(error_rate["n_b"])) == (round(by_variant["a"]), round(by_variant["b"]))
+
+
 # Four published figures, recomputed straight from Prometheus with PromQL written here, not the report's.
 INDEPENDENT = {
     "duration_p95": "histogram_quantile(0.95, sum by (le) (increase("

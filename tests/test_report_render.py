@@ -24,7 +24,8 @@ import pytest
 from PIL import Image  # with matplotlib, in the test extra: a missing extra fails here instead of skipping
 
 from otel_llmperf.report import html, plots, terminal, transparency
-from otel_llmperf.report.collect import PanelData, ReportData, SloResult
+from otel_llmperf.report.collect import PanelData, ReportData, SloResult, default_slo_spec, slo_queries
+from otel_llmperf.report.compare import variant_queries
 from otel_llmperf.report.prom import Series
 from otel_llmperf.report.queries import MODEL, PROVIDER, Panel, Scope, panels, totals
 from otel_llmperf.report.stats import Comparison
@@ -141,6 +142,7 @@ def make_data(span: float = 6 * 3600, step: float = 60, models: list[tuple[str, 
         totals=totals_,
         slos=slos,
         comparison=comparisons if comparison else None,
+        slo_spec=default_slo_spec(),
     )
 
 
@@ -377,6 +379,29 @@ def test_queries_json_names_every_query(report: tuple[ReportData, Path, float]) 
         assert entry == {"expr": panel_data.panel.expr, "start": data.start, "end": data.end, "step": data.step}
     for panel in totals(Scope(job=None, window="5m"), "6h"):
         assert recorded[f"totals.csv#{panel.key}"] == {"expr": panel.expr, "at": data.end}
+    for slo in default_slo_spec().slos:
+        good, total = slo_queries(slo, Scope(job=None, window="5m"), "6h")
+        assert recorded[f"slos.csv#{slo.name}/good"] == {"expr": good, "at": data.end}
+        assert recorded[f"slos.csv#{slo.name}/total"] == {"expr": total, "at": data.end}
+    ab = {name.split("#", 1)[1]: entry for name, entry in recorded.items() if name.startswith("comparison.csv#")}
+    assert ab == {
+        title: {"expr": expr, "at": data.end}
+        for title, expr in variant_queries(Scope(job=None, window="5m"), "6h", default_slo_spec()).items()
+    }
+
+
+def test_queries_json_covers_every_csv_written(report: tuple[ReportData, Path, float]) -> None:
+    _, out, _ = report
+    recorded = json.loads((out / "queries.json").read_text(encoding="utf-8"))
+    files = {name.split("#", 1)[0] for name in recorded}
+    written = {path.relative_to(out).as_posix() for path in out.rglob("*.csv")}
+    assert {"totals.csv", "slos.csv", "comparison.csv"} <= written
+    assert written - files == set(), "CSVs without their queries in queries.json"
+    assert files - written == set(), "queries.json names files the report did not write"
+    # Every SLO of slos.csv has both of its queries.
+    with (out / "slos.csv").open(newline="", encoding="utf-8") as file:
+        names = {row["slo"] for row in csv.DictReader(file)}
+    assert {f"slos.csv#{name}/{part}" for name in names for part in ("good", "total")} <= set(recorded)
 
 
 # --- summary.json and JSON-LD ----------------------------------------------------------------------

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -15,6 +16,7 @@ from otel_llmperf.report.stats import (
     histogram_quantile,
     histogram_test,
     holm,
+    level_interval,
     mean_difference,
     merge_buckets,
     newcombe,
@@ -393,3 +395,26 @@ def test_clear_differences_are_detected_in_the_family() -> None:
     )
     assert [c.verdict for c in family] == ["b lower", "b lower", "b higher", NO]
     assert [c.better for c in family] == ["b", "b", "b", None]
+
+
+def test_nps_difference_interval_stays_within_what_a_difference_can_be() -> None:
+    # a: 1 promoter, 2 detractors → NPS -33.3; b: 5 promoters → 100. The normal interval reaches 240.
+    result = nps_difference({"promoter": 1, "detractor": 2}, {"promoter": 5})
+    assert result.difference == pytest.approx(400 / 3)
+    assert result.ci is not None and result.ci[1] == 200.0 and 0 < result.ci[0] < result.difference
+
+
+def test_the_level_interval_of_b_stays_within_the_unit() -> None:
+    # a: all 5 answers promoters (NPS 100, no variance); b: 9 promoters, 1 passive (NPS 90).
+    # a + the normal interval of b - a would reach 100 + 8.6: no NPS can be above 100.
+    nps = nps_difference({"promoter": 5}, {"promoter": 9, "passive": 1})
+    assert nps.ci is not None and nps.a is not None and nps.a + nps.ci[1] > 100
+    low, high = level_interval(nps) or (math.nan, math.nan)
+    assert high == 100.0 and low == pytest.approx(nps.a + nps.ci[0]) and -100 <= low < 90
+    ratio = two_proportions(29, 30, 30, 30, metric="Thumbs-up ratio")
+    assert ratio.ci is not None and ratio.a is not None and ratio.a + ratio.ci[1] > 1
+    low, high = level_interval(ratio) or (math.nan, math.nan)
+    assert 0 <= low <= high <= 1.0
+    seconds = Comparison("d", "s", 1.0, 1.5, 100, 100, 0.5, (-2.0, 3.0), 0.1, 0.1, "m", NO, None)
+    assert level_interval(seconds) == (-1.0, 4.0)  # unbounded units are left as they are
+    assert level_interval(dataclasses.replace(seconds, ci=None)) is None

@@ -104,6 +104,7 @@ class ReportData:
     comparison: list[Comparison] | None = None  # filled by the command from compare.py when --compare-variants
     extra: tuple[tuple[str, str], ...] = ()  # Scope.extra: rebuild the scope as Scope(job, window, extra)
     alpha: float = 0.05  # the significance level of the comparison's verdicts (after Holm)
+    slo_spec: SloSpec | None = None  # the SLOs of `slos` (and of the comparison), to rebuild their queries
 
     @property
     def scope(self) -> Scope:
@@ -237,6 +238,7 @@ def collect(
         slos=[],
         comparison=None,
         extra=scope.extra,
+        slo_spec=slo_spec,
     )
     for panel in panels(scope):
         data.panels.append(PanelData(panel, prom.query_range(panel.expr, start, end, step)))

@@ -35,6 +35,7 @@ from otel_llmperf.instruments import (
     LLMPERF_USAGE_COST,
 )
 from otel_llmperf.report import stats
+from otel_llmperf.report.collect import slo_queries
 from otel_llmperf.report.prom import Prometheus, Series
 from otel_llmperf.report.queries import VARIANT, Scope, selector
 from otel_llmperf.report.stats import Comparison
@@ -57,16 +58,41 @@ EVALUATION_CLASS = "llmperf_evaluation_class"
 OUTCOME = "llmperf_evaluation_outcome"
 
 COST_METHOD = "no test: Prometheus keeps only the sum"
-# The queries compare_variants() runs besides two per SLO (for a progress bar).
-FIXED_QUERIES = 10
 
 Histogram = tuple[list[float], list[int], list[int]]  # finite bounds, per-bucket counts of a and of b (+Inf last)
 Pair = tuple[int | None, int | None]  # a count per variant; None: the variant has no series
 
 
+def _expr(scope: Scope, range_: str, metric: str, by: Sequence[str], *matchers: str) -> str:
+    """The PromQL of ``metric`` in scope over the range, summed by variant and ``by``."""
+    return f"sum by ({', '.join((VARIANT, *by))}) (increase({selector(metric, scope, *matchers)}[{range_}]))"
+
+
+def variant_queries(scope: Scope, range_: str, slo_spec: SloSpec | None) -> dict[str, str]:
+    """Every instant query :func:`compare_variants` runs, title → PromQL, in the order it runs them."""
+    queries = {
+        "calls": _expr(scope, range_, f"{DURATION}_count", ()),
+        "errors": _expr(scope, range_, f"{DURATION}_count", (), f'{ERROR_TYPE}!=""'),
+        "duration": _expr(scope, range_, f"{DURATION}_bucket", ("le",)),
+        "time to first chunk": _expr(scope, range_, f"{TTFC}_bucket", ("le",)),
+        "time per output token": _expr(scope, range_, f"{TIME_PER_TOKEN}_bucket", ("le",)),
+    }
+    for slo in slo_spec.slos if slo_spec is not None else ():
+        # The SLO rules' own matchers, summed per variant instead of per group_by (the groups are pooled).
+        good, total = slo_queries(dataclasses.replace(slo, group_by=(VARIANT,)), scope, range_)
+        queries[f"SLO {slo.name}: all calls"] = total
+        queries[f"SLO {slo.name}: good calls"] = good
+    queries["thumbs"] = _expr(scope, range_, FEEDBACK, (FEEDBACK_LABEL,), f'{FEEDBACK_KIND}="thumbs"')
+    queries["ratings"] = _expr(scope, range_, f"{FEEDBACK_SCORE}_bucket", ("le",), f'{FEEDBACK_KIND}="rating"')
+    queries["NPS"] = _expr(scope, range_, FEEDBACK, (FEEDBACK_LABEL,), f'{FEEDBACK_KIND}="nps"')
+    queries["evaluations"] = _expr(scope, range_, OUTCOMES, (EVALUATION, EVALUATION_CLASS, OUTCOME))
+    queries["cost"] = _expr(scope, range_, COST, ())
+    return queries
+
+
 def query_count(slo_spec: SloSpec | None) -> int:
     """How many times :func:`compare_variants` calls ``progress``."""
-    return FIXED_QUERIES + 2 * (len(slo_spec.slos) if slo_spec is not None else 0)
+    return len(variant_queries(Scope(job=None, window="1m"), "1h", slo_spec))
 
 
 def whole(value: float) -> int:
@@ -94,25 +120,18 @@ class _Counts:
     def __init__(
         self,
         prom: Prometheus,
-        scope: Scope,
+        queries: Mapping[str, str],
         at: float,
-        range_: str,
         variants: tuple[str, str],
         progress: Callable[[str], None],
     ) -> None:
-        self.prom, self.scope, self.at, self.range_ = prom, scope, at, range_
+        self.prom, self.queries, self.at = prom, queries, at
         self.variants = variants
         self.progress = progress
 
-    def expr(self, metric: str, by: Sequence[str], *matchers: str) -> str:
-        """The PromQL of ``metric`` in scope, summed by variant and ``by``."""
-        return (
-            f"sum by ({', '.join((VARIANT, *by))}) (increase({selector(metric, self.scope, *matchers)}[{self.range_}]))"
-        )
-
-    def run(self, expr: str, title: str) -> list[Series]:
-        """Run one query and report progress."""
-        result = self.prom.query(expr, self.at)
+    def run(self, title: str) -> list[Series]:
+        """Run the query of ``title`` (a key of :func:`variant_queries`) and report progress."""
+        result = self.prom.query(self.queries[title], self.at)
         self.progress(f"A/B: {title}")
         return result
 
@@ -138,9 +157,9 @@ class _Counts:
                 target[one.labels.get(label, "")] += _value(one)
         return dict(out[0]), dict(out[1])
 
-    def histogram(self, metric: str, title: str, *matchers: str) -> Histogram | None:
+    def histogram(self, title: str) -> Histogram | None:
         """Per-bucket counts of a histogram for both variants on their common bounds; None without any data in range."""
-        raw = self.run(self.expr(f"{metric}_bucket", ("le",), *matchers), title)
+        raw = self.run(title)
         cumulative: tuple[dict[float, float], dict[float, float]] = (defaultdict(float), defaultdict(float))
         for part, target in zip(self.split(raw), cumulative, strict=True):
             for one in part:
@@ -221,52 +240,43 @@ def compare_variants(
     alpha: float = stats.ALPHA,
 ) -> list[Comparison]:
     """Compare variants ``a`` and ``b`` over ``range_`` ending at ``at``; Holm-adjusted (see the module doc)."""
-    from otel_llmperf.report.collect import slo_queries
-
     if a == b:
         raise ValueError(f"compare two different variants, not {a!r} with itself")
-    q = _Counts(prom, scope, at, range_, (a, b), progress)
+    q = _Counts(prom, variant_queries(scope, range_, slo_spec), at, (a, b), progress)
     rows: list[Comparison] = []
 
-    calls = q.totals(q.run(q.expr(f"{DURATION}_count", ()), "calls"))
-    errors = q.totals(q.run(q.expr(f"{DURATION}_count", (), f'{ERROR_TYPE}!=""'), "errors"))
+    calls = q.totals(q.run("calls"))
+    errors = q.totals(q.run("errors"))
     if any(calls):
         rows.append(_proportion("Error rate", errors, calls, higher_is_better=False, noun="calls"))
 
-    for metric, name, quantiles in (
-        (DURATION, "Duration", (0.5, 0.95)),
-        (TTFC, "Time to first chunk", (0.95,)),
-    ):
-        histogram = q.histogram(metric, name.lower())
+    for name, quantiles in (("Duration", (0.5, 0.95)), ("Time to first chunk", (0.95,))):
+        histogram = q.histogram(name.lower())
         if histogram is not None:
             rows.append(stats.histogram_test(*histogram, metric=f"{name} distribution", seed=seed))
             rows += [
                 stats.quantile_difference(*histogram, quantile, metric=f"{name} p{quantile * 100:g}", seed=seed)
                 for quantile in quantiles
             ]
-    histogram = q.histogram(TIME_PER_TOKEN, "time per output token")
+    histogram = q.histogram("time per output token")
     if histogram is not None:
         rows.append(
             stats.quantile_difference(*histogram, 0.5, metric="Time per output token p50", seed=seed, noun="streams")
         )
 
     for slo in slo_spec.slos if slo_spec is not None else ():
-        # The SLO rules' own matchers, summed per variant instead of per group_by (the groups are pooled).
-        good_expr, total_expr = slo_queries(dataclasses.replace(slo, group_by=(VARIANT,)), scope, range_)
-        total = q.totals(q.run(total_expr, f"SLO {slo.name}: all calls"))
-        good = q.totals(q.run(good_expr, f"SLO {slo.name}: good calls"))
+        total = q.totals(q.run(f"SLO {slo.name}: all calls"))
+        good = q.totals(q.run(f"SLO {slo.name}: good calls"))
         if any(total):
             rows.append(_proportion(f"SLO attainment: {slo.name}", good, total, higher_is_better=True, noun="calls"))
 
-    thumbs = q.by_label(
-        q.run(q.expr(FEEDBACK, (FEEDBACK_LABEL,), f'{FEEDBACK_KIND}="thumbs"'), "thumbs"), FEEDBACK_LABEL
-    )
+    thumbs = q.by_label(q.run("thumbs"), FEEDBACK_LABEL)
     ups = _pair(whole(t.get("up", 0.0)) if t else None for t in thumbs)
     votes = _pair(whole(sum(t.values())) if t else None for t in thumbs)
     if any(votes):
         rows.append(_proportion("Thumbs-up ratio", ups, votes, higher_is_better=True, noun="thumbs votes"))
 
-    histogram = q.histogram(FEEDBACK_SCORE, "ratings", f'{FEEDBACK_KIND}="rating"')
+    histogram = q.histogram("ratings")
     if histogram is not None:
         bounds, counts_a, counts_b = histogram
         (values_a, rough_a), (values_b, rough_b) = _rating_values(bounds, counts_a), _rating_values(bounds, counts_b)
@@ -276,14 +286,14 @@ def compare_variants(
             row = dataclasses.replace(row, method=f"{row.method}; {note}")
         rows.append(row)
 
-    nps = q.by_label(q.run(q.expr(FEEDBACK, (FEEDBACK_LABEL,), f'{FEEDBACK_KIND}="nps"'), "NPS"), FEEDBACK_LABEL)
+    nps = q.by_label(q.run("NPS"), FEEDBACK_LABEL)
     groups = [{g: whole(n.get(g, 0.0)) for g in stats.NPS_GROUPS} for n in nps]
     if any(sum(g.values()) for g in groups):
         rows.append(stats.nps_difference(groups[0], groups[1]))
 
     rows += _accuracy(q)
 
-    cost = q.run(q.expr(COST, ()), "cost")
+    cost = q.run("cost")
     cost_a, cost_b = (sum(_value(s) for s in part) if part else None for part in q.split(cost))
     if cost_a or cost_b:
         per_call = [
@@ -305,7 +315,7 @@ def compare_variants(
 
 def _accuracy(q: _Counts) -> list[Comparison]:
     """Accuracy per evaluation: (tp + tn) / all when binary, Σ tp / Σ (tp + fn) over classes otherwise."""
-    raw = q.run(q.expr(OUTCOMES, (EVALUATION, EVALUATION_CLASS, OUTCOME)), "evaluations")
+    raw = q.run("evaluations")
     # name → variant index → (correct, judged), as floats until the final rounding.
     tallies: dict[str, list[list[float] | None]] = defaultdict(lambda: [None, None])
     parts = q.split(raw)

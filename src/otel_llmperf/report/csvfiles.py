@@ -7,7 +7,7 @@ Layout of a report folder (paths relative to it, the same names the HTML links t
     totals.csv             the figures over the whole range, one row per (totals key, series)
     slos.csv               one row per SLO and group
     comparison.csv         one row per A/B comparison (only with --compare-variants)
-    queries.json           {file: {"expr", "start", "end", "step"}} or {"expr", "at"} to re-run every query
+    queries.json           {file: {"expr", "start", "end", "step"}} or {"expr", "at"}: every query behind every CSV
 
 Values are written as ``repr(float)`` so they parse back to the very float Prometheus sent;
 NaN is written ``NaN`` and infinities ``+Inf``/``-Inf``, as Prometheus spells them.
@@ -26,9 +26,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from otel_llmperf.report.collect import PanelData, ReportData, SloResult
+from otel_llmperf.report.collect import PanelData, ReportData, SloResult, slo_queries
+from otel_llmperf.report.compare import variant_queries
 from otel_llmperf.report.prom import Series
-from otel_llmperf.report.queries import MODEL, PROVIDER, Panel, Scope, totals
+from otel_llmperf.report.queries import MODEL, PROVIDER, Panel, totals
 from otel_llmperf.report.stats import Comparison
 
 DATA_DIR = "data"
@@ -133,7 +134,7 @@ class TotalsColumn:
 
 def totals_panels(data: ReportData) -> dict[str, Panel]:
     """The catalog entries of ``data.totals`` (title, unit, PromQL), rebuilt from the report's scope."""
-    catalog = {panel.key: panel for panel in totals(Scope(job=data.job, window=data.window), data.range_)}
+    catalog = {panel.key: panel for panel in totals(data.scope, data.range_)}
     known: dict[str, Panel] = {}
     for key in data.totals:
         # A key the catalog no longer has still gets a column, named by its key.
@@ -218,6 +219,9 @@ def queries(data: ReportData) -> dict[str, dict[str, Any]]:
     Panels: ``data/<key>.csv`` → {"expr", "start", "end", "step"} (``/api/v1/query_range``).
     Totals: ``totals.csv#<key>`` → {"expr", "at"} (``/api/v1/query``); the rows of that key in
     ``totals.csv`` are its result.
+    SLOs: ``slos.csv#<slo>/good`` and ``slos.csv#<slo>/total`` → {"expr", "at"}: the good and total
+    columns of that SLO's rows, one row per group.
+    A/B: ``comparison.csv#<title>`` → {"expr", "at"}: every count the comparison is computed from.
     """
     result: dict[str, dict[str, Any]] = {}
     for panel_data in data.panels:
@@ -227,6 +231,14 @@ def queries(data: ReportData) -> dict[str, dict[str, Any]]:
     for key, panel in totals_panels(data).items():
         if panel.expr:
             result[f"{TOTALS_CSV}#{key}"] = {"expr": panel.expr, "at": data.end}
+    slos = data.slo_spec.slos if data.slo_spec is not None else ()
+    for slo in slos:
+        good, total = slo_queries(slo, data.scope, data.range_)
+        result[f"{SLOS_CSV}#{slo.name}/good"] = {"expr": good, "at": data.end}
+        result[f"{SLOS_CSV}#{slo.name}/total"] = {"expr": total, "at": data.end}
+    if data.comparison is not None:
+        for title, expr in variant_queries(data.scope, data.range_, data.slo_spec).items():
+            result[f"{COMPARISON_CSV}#{title}"] = {"expr": expr, "at": data.end}
     return result
 
 

@@ -262,13 +262,14 @@ def plot_comparison(
 ) -> Path | None:
     """A/B bars per metric: variant a, variant b with the 95 % CI of b - a drawn around a + (b - a).
 
-    The error bar on b spans a + CI, so it misses the dashed line at a's level exactly when the
-    interval excludes 0. Returns None (and writes nothing) when no comparison has both values.
+    The error bar on b spans a + CI (cut at the values the unit can take), so it misses the dashed
+    line at a's level exactly when the interval excludes 0. Returns None (and writes nothing) when
+    no comparison has both values.
     """
     from matplotlib.ticker import MaxNLocator
 
     from otel_llmperf.report.html import format_value
-    from otel_llmperf.report.stats import SIGNIFICANT
+    from otel_llmperf.report.stats import SIGNIFICANT, level_interval
 
     shown = [c for c in comparisons if c.a is not None and c.b is not None and math.isfinite(c.a + c.b)]
     if not shown:
@@ -288,8 +289,9 @@ def plot_comparison(
         # Bars of a comparison without a verdict are faded: the picture must not claim what the test did not.
         claimed = c.verdict in SIGNIFICANT
         ax.bar([0, 1], [a, b], color=VARIANT_COLOURS, width=0.6, alpha=1.0 if claimed else 0.55)
-        if c.ci is not None and all(math.isfinite(x) for x in c.ci):
-            low, high = a + c.ci[0] * factor, a + c.ci[1] * factor
+        interval = level_interval(c)
+        if interval is not None and all(math.isfinite(x) for x in interval):
+            low, high = interval[0] * factor, interval[1] * factor
             ax.errorbar(
                 [1], [b], yerr=[[max(b - low, 0.0)], [max(high - b, 0.0)]],
                 fmt="none", ecolor="#222222", capsize=6, linewidth=1.4,

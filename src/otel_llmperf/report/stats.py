@@ -47,6 +47,9 @@ NOT_TESTED = "not tested"
 # The verdicts that claim a difference; holm() withdraws them when the adjusted p-value is too high.
 SIGNIFICANT = ("b higher", "b lower", "distributions differ")
 NPS_GROUPS = ("promoter", "passive", "detractor")
+NPS_RANGE = (-100.0, 100.0)
+# The values a metric of these units can take; intervals never reach beyond them.
+UNIT_RANGE = {"1": (0.0, 1.0), "NPS": NPS_RANGE}
 
 
 @dataclass(frozen=True)
@@ -533,7 +536,9 @@ def nps_difference(
     else:
         se = math.sqrt(variance)
         half = float(stats.norm.ppf(1 - alpha / 2)) * se
-        ci = (difference - half, difference + half)
+        # The normal interval ignores that each NPS lies in [-100, 100]; their difference lies in [-200, 200].
+        low, high = NPS_RANGE
+        ci = _within((difference - half, difference + half), low - high, high - low)
         p_value = float(2 * stats.norm.sf(abs(difference) / se))
     if min(n_a, n_b) < min_n:
         method = f"{test} (not run); minimum: {rule}"
@@ -541,6 +546,20 @@ def nps_difference(
     verdict, better = _verdict(p_value, alpha, difference, True)
     method = f"{test}; minimum: {rule}"
     return Comparison(metric, unit, a, b, n_a, n_b, difference, ci, p_value, p_value, method, verdict, better)
+
+
+def _within(interval: tuple[float, float], low: float, high: float) -> tuple[float, float]:
+    return min(max(interval[0], low), high), min(max(interval[1], low), high)
+
+
+def level_interval(comparison: Comparison) -> tuple[float, float] | None:
+    """The range of b's level the interval of b - a implies (a + CI), within the values the unit can take."""
+    if comparison.a is None or comparison.ci is None:
+        return None
+    interval = (comparison.a + comparison.ci[0], comparison.a + comparison.ci[1])
+    # A normal interval near a bound (all promoters, a ratio near 100 %) reaches past it: the level cannot.
+    bounds = UNIT_RANGE.get(comparison.unit)
+    return _within(interval, *bounds) if bounds else interval
 
 
 # --- the family ----------------------------------------------------------------------------------
