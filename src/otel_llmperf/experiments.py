@@ -4,7 +4,11 @@
 The active variant lives in a ``ContextVar``, so it follows ``await`` and asyncio tasks
 natively. Threads do not inherit context variables in CPython, so while otel-llmperf is
 instrumented, ``threading.Thread.start`` and ``ThreadPoolExecutor.submit`` carry the variant of
-the code that started them (and nothing else of the context).
+the code that started them (and nothing else of the context). A pool task runs with the variant
+of the code that submitted it, or with none, whatever thread runs it: a pool's worker threads,
+which outlive the ``variant()`` block that happened to start them, take no variant of their own.
+``executor.map``, ``loop.run_in_executor`` and ``asyncio.to_thread`` all submit through
+``ThreadPoolExecutor.submit``.
 """
 
 from __future__ import annotations
@@ -100,7 +104,7 @@ class variant:
         return cast(_F, run)
 
 
-def _carry(value: str, function: Callable[..., Any]) -> Callable[..., Any]:
+def _carry(value: str | None, function: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(function)
     def with_variant(*args: Any, **kwargs: Any) -> Any:
         token = _CURRENT.set(value)
@@ -122,9 +126,17 @@ def _thread_start(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, .
 
 def _executor_submit(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     value = _CURRENT.get()
-    if value is None or not args:
+    if not args:
         return wrapped(*args, **kwargs)
-    return wrapped(_carry(value, args[0]), *args[1:], **kwargs)
+    # No variant is carried too: the worker that runs the task may have been started (and so
+    # tagged) inside a variant() block, and the task must not inherit that.
+    task = _carry(value, args[0])
+    # submit() may start a worker thread; it lives on after this variant, so it must not carry it.
+    token = _CURRENT.set(None)
+    try:
+        return wrapped(task, *args[1:], **kwargs)
+    finally:
+        _CURRENT.reset(token)
 
 
 _patched: list[tuple[Any, str, Any]] = []

@@ -133,7 +133,12 @@ class Telemetry:
         ):
             return None
         try:
-            return Invocation(self, api, instance, kwargs)
+            # The parent comes from the context at call start: a span the sampler dropped keeps
+            # none, and feedback inside a request span must find the call whatever the sampling.
+            parent = trace.get_current_span().get_span_context().span_id
+            call = Invocation(self, api, instance, kwargs)
+            call.parent_span_id = parent
+            return call
         except Exception as error:
             _errors.report("starting a call", error)
             return None
@@ -155,6 +160,7 @@ class Invocation:
         "hide_usage_chunk",
         "kwargs",
         "metric_attributes",
+        "parent_span_id",
         "recording",
         "request",
         "response_id",
@@ -163,6 +169,7 @@ class Invocation:
         "stream",
         "variant",
     )
+    parent_span_id: int  # the span current when the call started; set by Telemetry.begin
 
     def __init__(self, telemetry: Telemetry, api: Api, instance: Any, kwargs: dict[str, Any]) -> None:
         adapter = telemetry.adapter
@@ -365,7 +372,6 @@ class Invocation:
 
     def _remember(self) -> None:
         context = self.span.get_span_context()
-        parent = getattr(self.span, "parent", None)
         request = self.request
         REGISTRY.remember_fields(
             request.request_model,
@@ -376,7 +382,7 @@ class Invocation:
             context.trace_id,
             context.span_id,
             int(context.trace_flags),
-            parent.span_id if parent is not None else 0,
+            self.parent_span_id,
         )
 
     def call_record(self) -> CallRecord:
