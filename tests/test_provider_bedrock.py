@@ -25,7 +25,7 @@ from opentelemetry.trace import SpanKind, StatusCode
 
 import otel_llmperf
 from fakeserver import FakeServerProcess, start_fake_server
-from helpers import only_span, points, total_count
+from helpers import metrics, only_span, points, total_count
 from otel_llmperf.providers import bedrock
 from otel_llmperf.providers.base import ResultKind
 
@@ -144,8 +144,9 @@ def test_converse_records_span_and_metrics(
     assert attrs["gen_ai.request.top_p"] == pytest.approx(0.9)
     assert attrs["gen_ai.request.top_k"] == 40
     assert attrs["gen_ai.request.stop_sequences"] == ("END",)
-    # Converse has no completion id: the AWS request id stands for it.
-    assert attrs["gen_ai.response.id"] == response["ResponseMetadata"]["RequestId"]
+    # Converse has no completion id; the AWS request id is the request's, not the completion's.
+    assert attrs["aws.request_id"] == response["ResponseMetadata"]["RequestId"]
+    assert "gen_ai.response.id" not in attrs
     assert attrs["gen_ai.response.finish_reasons"] == ("end_turn",)
     assert "gen_ai.response.model" not in attrs  # Converse does not name the model that answered
     usage = response["usage"]
@@ -162,6 +163,27 @@ def test_converse_records_span_and_metrics(
     assert set(tokens) == {"input", "output"}
     assert tokens["input"].sum == usage["inputTokens"] and tokens["output"].sum == 5
     assert points(metric_reader, TTFC) == [] and points(metric_reader, PER_CHUNK) == []
+
+
+@pytest.mark.usefixtures("instrumented")
+def test_feedback_finds_a_call_by_its_response_or_its_aws_request_id(
+    client: Any, metric_reader: InMemoryMetricReader
+) -> None:
+    conversed = client.converse(modelId=MODEL, messages=MESSAGES)
+    invoked = client.invoke_model(modelId=LLAMA, body=json.dumps({"prompt": "Say hello", "max_gen_len": 20}))
+    for response, model in ((conversed, MODEL), (invoked, LLAMA)):
+        request_id = response["ResponseMetadata"]["RequestId"]
+        for found in (
+            otel_llmperf.record_feedback("thumbs", True, response=response),
+            otel_llmperf.record_feedback("thumbs", False, response_id=request_id),
+        ):
+            assert (found.matched, found.model, found.provider) == (True, model, "aws.bedrock")
+    counter = metrics(metric_reader)["llmperf.feedback"]
+    by_model: dict[str, int] = {}
+    for point in counter.data.data_points:
+        model = point.attributes["gen_ai.request.model"]
+        by_model[model] = by_model.get(model, 0) + point.value
+    assert by_model == {MODEL: 2, LLAMA: 2}
 
 
 @pytest.mark.usefixtures("instrumented")
@@ -230,7 +252,8 @@ def test_invoke_model_reads_usage_from_headers_and_leaves_the_body(
     assert attrs["gen_ai.request.top_p"] == pytest.approx(0.9)
     assert attrs["gen_ai.request.top_k"] == 40
     assert attrs["gen_ai.request.stop_sequences"] == ("END",)
-    assert attrs["gen_ai.response.id"] == response["ResponseMetadata"]["RequestId"]
+    assert attrs["aws.request_id"] == response["ResponseMetadata"]["RequestId"]
+    assert "gen_ai.response.id" not in attrs  # the completion's id is in the unread body only
     assert attrs["gen_ai.usage.input_tokens"] == uncached + 2
     assert attrs["gen_ai.usage.cache_read.input_tokens"] == 2
     assert attrs["gen_ai.usage.output_tokens"] == 5
@@ -496,7 +519,8 @@ def test_converse_response_info_on_a_parsed_response() -> None:
         "usage": {"inputTokens": 3, "outputTokens": 2, "totalTokens": 5},
     }
     info = bedrock.converse_response_info(response, True)
-    assert (info.response_id, info.finish_reasons, info.usage) == ("req-1", ("tool_use",), bedrock.Usage(3, 2))
+    assert (info.response_id, info.finish_reasons, info.usage) == (None, ("tool_use",), bedrock.Usage(3, 2))
+    assert (info.request_id, info.attributes) == ("req-1", {"aws.request_id": "req-1"})
     assert info.output_messages == [
         {
             "role": "assistant",

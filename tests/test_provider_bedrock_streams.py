@@ -25,6 +25,7 @@ from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import StatusCode
 
+import otel_llmperf
 from fakeserver import FakeServerProcess, start_fake_server
 from helpers import only_span, points, total_count
 from otel_llmperf.demo import wire_bedrock
@@ -157,6 +158,24 @@ def test_invoke_stream_reads_the_native_events(
     (ttfc,) = points(metric_reader, TTFC)
     assert ttfc.attributes["gen_ai.response.model"] == "claude-3-haiku-20240307"
     assert total_count(metric_reader, PER_CHUNK) == 4  # content_block_delta events after the first
+
+
+@pytest.mark.usefixtures("instrumented")
+@pytest.mark.parametrize("operation", ["converse_stream", "invoke_model_with_response_stream"])
+def test_stream_span_has_the_aws_request_id_and_feedback_finds_the_call(
+    client: Any, operation: str, span_exporter: InMemorySpanExporter, metric_reader: InMemoryMetricReader
+) -> None:
+    response, stream = open_stream(client, operation)
+    list(stream)
+    request_id = response["ResponseMetadata"]["RequestId"]
+    attrs = assert_ended_once(span_exporter, metric_reader, None)
+    assert attrs["aws.request_id"] == request_id
+    assert attrs.get("gen_ai.response.id") != request_id  # the completion's id (Anthropic's), if any
+    for found in (
+        otel_llmperf.record_feedback("thumbs", True, response=response),
+        otel_llmperf.record_feedback("thumbs", True, response_id=request_id),
+    ):
+        assert (found.matched, found.model, found.provider) == (True, MODEL, "aws.bedrock")
 
 
 @pytest.mark.usefixtures("instrumented")

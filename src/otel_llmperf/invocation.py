@@ -163,6 +163,7 @@ class Invocation:
         "parent_span_id",
         "recording",
         "request",
+        "request_id",
         "response_id",
         "span",
         "start",
@@ -197,6 +198,7 @@ class Invocation:
             attrs[LLMPERF_VARIANT] = self.variant
         self.metric_attributes = attrs
         self.response_id: str | None = None
+        self.request_id: str | None = None
         self.chunk_attributes: Attributes | None = None
         self.folder: ChunkFolder | None = None
         self.done = False
@@ -262,7 +264,21 @@ class Invocation:
 
     def nested_stream(self, result: Any) -> tuple[MutableMapping[str, Any], str] | None:
         """Where a response keeps its stream, as the provider adapter knows."""
-        return self._telemetry.adapter.nested_stream(result)
+        slot = self._telemetry.adapter.nested_stream(result)
+        if slot is not None:
+            self._read_envelope(result)
+        return slot
+
+    def _read_envelope(self, response: Any) -> None:
+        # The response around a stream names the request (Bedrock's AWS request id), which the
+        # stream's chunks never do: its attributes go on the span now, its id to the registry.
+        try:
+            info = self.api.response_info(response, False)
+            self.request_id = info.request_id
+            if self.recording and info.attributes:
+                self.span.set_attributes(info.attributes)
+        except Exception as error:
+            _errors.report("reading a stream's response", error)
 
     def response_info(self, response: Any) -> ResponseInfo:
         """The facts of a parsed response, via the API's extractor."""
@@ -362,7 +378,7 @@ class Invocation:
             cost = self._record(end, info, error_type)
             if self.recording:
                 self._describe_end(info, error_type, error, why, cost)
-            self._remember()
+            self._remember(info)
             if self._telemetry.log_calls:
                 log_call(self._log_fields(end, info, error_type, cost))
         except Exception as failure:
@@ -370,9 +386,10 @@ class Invocation:
         finally:
             self.span.end()
 
-    def _remember(self) -> None:
+    def _remember(self, info: ResponseInfo | None) -> None:
         context = self.span.get_span_context()
         request = self.request
+        request_id = info.request_id if info is not None and info.request_id else self.request_id
         REGISTRY.remember_fields(
             request.request_model,
             request.provider,
@@ -383,6 +400,7 @@ class Invocation:
             context.span_id,
             int(context.trace_flags),
             self.parent_span_id,
+            request_id,
         )
 
     def call_record(self) -> CallRecord:

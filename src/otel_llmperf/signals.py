@@ -44,6 +44,7 @@ from otel_llmperf.instruments import (
     histogram,
 )
 from otel_llmperf.labels import BoundedLabels
+from otel_llmperf.providers import bedrock
 from otel_llmperf.registry import REGISTRY, CallRecord, parent_key
 from otel_llmperf.version import __version__
 
@@ -135,11 +136,28 @@ def _from_response(response: Any) -> CallRecord | str | None:
             return record
     if isinstance(response, str):
         return response
+    if isinstance(response, Mapping):
+        return _from_mapping(response)
     for name in ("id", "response_id"):  # response_id: google-genai's GenerateContentResponse
         response_id = getattr(response, name, None)
         if isinstance(response_id, str):
             return response_id
     return None
+
+
+def _from_mapping(response: Mapping[Any, Any]) -> CallRecord | str | None:
+    # boto3 answers with dicts: a stream one holds our stream proxy in a slot; any of them
+    # names its call by the AWS request id, which the registry knows the call by.
+    for value in response.values():
+        invocation = getattr(value, "_self_invocation", None)
+        if invocation is not None:
+            record = invocation.call_record()
+            if isinstance(record, CallRecord):
+                return record
+    response_id = response.get("id")
+    if isinstance(response_id, str) and response_id:
+        return response_id
+    return bedrock.request_id(response)
 
 
 def _from_token(signals: Signals, token: object) -> CallRecord:

@@ -60,6 +60,9 @@ class ResponseInfo:
     attributes: Attributes = field(default_factory=dict)
     output_messages: Messages | None = None
     error_type: str | None = None  # set when the provider reports a failure inside a 200 response
+    # The provider's id of the request, not of the completion (Bedrock's AWS request id): one
+    # more key feedback can find the call by. Its span attribute goes in ``attributes``.
+    request_id: str | None = None
 
 
 @dataclass(slots=True)

@@ -25,7 +25,7 @@ from collections.abc import Callable, Mapping, MutableMapping, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
-from opentelemetry.semconv._incubating.attributes.aws_attributes import AWS_BEDROCK_GUARDRAIL_ID
+from opentelemetry.semconv._incubating.attributes.aws_attributes import AWS_BEDROCK_GUARDRAIL_ID, AWS_REQUEST_ID
 from opentelemetry.semconv._incubating.attributes.gen_ai_attributes import (
     GEN_AI_EMBEDDINGS_DIMENSION_COUNT,
     GEN_AI_OUTPUT_TYPE,
@@ -365,10 +365,20 @@ def bedrock_usage(source: Any, names: Sequence[str]) -> Usage | None:
     return Usage(inputs, outputs, cache_read, cache_write, None)
 
 
-def _request_id(response: Any) -> str | None:
-    # Converse has no completion id; the AWS request id names the call, and feedback can use it.
-    request_id = field(field(response, "ResponseMetadata"), "RequestId")
-    return request_id if isinstance(request_id, str) and request_id else None
+def request_id(response: Any) -> str | None:
+    """The AWS request id of a Bedrock response (``ResponseMetadata.RequestId``)."""
+    found = field(field(response, "ResponseMetadata"), "RequestId")
+    return found if isinstance(found, str) and found else None
+
+
+def _with_request_id(info: ResponseInfo, response: Any) -> ResponseInfo:
+    # Converse and InvokeModel (whose body stays unread) name no completion, so no
+    # gen_ai.response.id; the AWS request id is aws.request_id, and feedback can find the call by it.
+    found = request_id(response)
+    if found is not None:
+        info.request_id = found
+        info.attributes[AWS_REQUEST_ID] = found
+    return info
 
 
 def assistant_message(parts: list[dict[str, Any]], reason: str | None) -> Messages:
@@ -380,10 +390,12 @@ def converse_response_info(response: Any, capture: bool) -> ResponseInfo:
     """What a Converse response says: stop reason, usage (with cache tokens), the AWS request id."""
     reason = field(response, "stopReason")
     reason = reason if isinstance(reason, str) else None
-    info = ResponseInfo(
-        response_id=_request_id(response),
-        finish_reasons=(reason,) if reason else (),
-        usage=bedrock_usage(field(response, "usage"), CONVERSE_COUNTS),
+    info = _with_request_id(
+        ResponseInfo(
+            finish_reasons=(reason,) if reason else (),
+            usage=bedrock_usage(field(response, "usage"), CONVERSE_COUNTS),
+        ),
+        response,
     )
     if capture:
         message = field(field(response, "output"), "message")
@@ -396,7 +408,7 @@ def invoke_response_info(response: Any, capture: bool) -> ResponseInfo:
     """What an InvokeModel response says without reading its body: usage headers and the request id."""
     metadata = field(response, "ResponseMetadata")
     headers = field(metadata, "HTTPHeaders")
-    return ResponseInfo(response_id=_request_id(response), usage=bedrock_usage(headers, HEADER_COUNTS))
+    return _with_request_id(ResponseInfo(usage=bedrock_usage(headers, HEADER_COUNTS)), response)
 
 
 def client_error_type(error: BaseException) -> str | None:
