@@ -1,9 +1,10 @@
 # SPDX-License-Identifier: Apache-2.0
 """Real Prometheus, promtool and Alertmanager for tests: found, or skipped (failed in CI), run on loopback.
 
-The test command installs Debian's ``prometheus`` and ``prometheus-alertmanager`` when it can.
-Where a binary is still missing, tests that need it are skipped locally, and fail when
-``LLMPERF_REQUIRE_PROMETHEUS=1`` (set by ``.ci/run``), so CI can never pass by skipping them.
+The test command installs Debian's ``prometheus`` and ``prometheus-alertmanager``, each when one of its
+binaries is missing. Where a binary is still missing, tests that need it are skipped locally, and fail
+when ``LLMPERF_REQUIRE_PROMETHEUS=1`` (set by ``.ci/run``), so CI can never pass by skipping them.
+That holds for every binary :func:`binary` finds, not only ``prometheus``.
 """
 
 from __future__ import annotations
@@ -22,16 +23,23 @@ import pytest
 
 REQUIRE = "LLMPERF_REQUIRE_PROMETHEUS"
 # Debian names Alertmanager's binary prometheus-alertmanager; upstream calls it alertmanager.
-_NAMES = {"alertmanager": ("prometheus-alertmanager", "alertmanager")}
+NAMES = {"alertmanager": ("prometheus-alertmanager", "alertmanager")}
+# The Debian package of each binary tests run (`dpkg -L`): the README's test command installs these.
+PACKAGES = {
+    "prometheus": "prometheus",
+    "promtool": "prometheus",
+    "alertmanager": "prometheus-alertmanager",
+    "amtool": "prometheus-alertmanager",
+}
 
 
 def binary(name: str) -> str:
     """Path of ``name`` (prometheus, promtool, alertmanager, amtool); skip, or fail under CI."""
-    for candidate in _NAMES.get(name, (name,)):
+    for candidate in NAMES.get(name, (name,)):
         found = shutil.which(candidate)
         if found:
             return found
-    message = f"{name} is not installed (apt-get install prometheus prometheus-alertmanager)"
+    message = f"{name} is not installed (apt-get install {PACKAGES.get(name, name)})"
     if os.environ.get(REQUIRE) == "1":
         pytest.fail(f"{message}, and {REQUIRE}=1 forbids skipping")
     pytest.skip(message)
