@@ -7,7 +7,7 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 
-from otel_llmperf import slo
+from otel_llmperf import slo_command
 from otel_llmperf.report import command as report_command
 from otel_llmperf.version import __version__
 
@@ -49,7 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
                       help="how variant b differs: concise (shorter, liked more; default) or identical")  # fmt: skip
     demo.add_argument("--b-lift", type=_bounded(float, 0, 0.5, "a fraction"), default=0.07, metavar="P",
                       help="with --ab concise: how much more often users like b's answers (default: 0.07)")  # fmt: skip
-    slo.add_cli(commands)
+    slo_command.add_cli(commands)
     report_command.add_cli(commands)
     return parser
 
@@ -72,7 +72,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
         )
     if args.command == "slo":
-        return slo.run(args)
+        return slo_command.run(args)
     if args.command == "report":
         return report_command.run(args)
     return 2  # pragma: no cover - argparse rejects unknown commands

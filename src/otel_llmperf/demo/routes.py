@@ -1,10 +1,10 @@
 # SPDX-License-Identifier: Apache-2.0
 """The fake server's routes: which wire format answers which request.
 
-Each provider's wire format is one module (``wire.py`` for OpenAI, ``wire_<provider>.py`` for
-the others) with a ``routes()`` function returning its :class:`Route` objects. A route says how to find the
-model and the streaming flag in a request, how to build the reply, and how that provider
-spells an HTTP error. Provider modules other than OpenAI's live under their own path prefix
+Each provider's wire format is one module, ``wire_<provider>.py``, with a ``routes()`` function
+returning its :class:`Route` objects (``wire.py`` holds the pieces they share, and imports no
+route). A route says how to find the model and the streaming flag in a request, how to build the
+reply, and how that provider spells an HTTP error. Provider modules other than OpenAI's live under their own path prefix
 (``/anthropic/v1/messages``, ``/gemini/v1beta/...``), so point each SDK's base URL at
 ``http://127.0.0.1:PORT/<provider>``.
 """
@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from otel_llmperf.demo.wire import JsonObject, OutputSpec, Reply, Stamp, error_body
+from otel_llmperf.demo.wire import InvalidRequest, JsonObject, OutputSpec, Reply, Stamp, error_body
 
 
 @dataclass(frozen=True)
@@ -41,8 +41,6 @@ def _body_model(request: ApiRequest) -> str | None:
 def _body_stream(request: ApiRequest) -> bool:
     stream = (request.body or {}).get("stream", False)
     if not isinstance(stream, bool):
-        from otel_llmperf.demo.wire import InvalidRequest
-
         raise InvalidRequest("'stream' must be a boolean", "stream")
     return stream
 
@@ -76,7 +74,7 @@ ROUTES: list[Route] = []
 
 
 # Provider wire modules, each with routes(); a missing one is simply absent.
-PROVIDER_MODULES = ("wire", "wire_anthropic", "wire_gemini", "wire_bedrock", "wire_mistral", "wire_cohere")
+PROVIDER_MODULES = ("wire_openai", "wire_anthropic", "wire_gemini", "wire_bedrock", "wire_mistral", "wire_cohere")
 _loaded = False
 _lock = threading.Lock()
 

@@ -38,6 +38,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from otel_llmperf.demo.routes import Route
 from otel_llmperf.demo.wire import (
     PER_MESSAGE_TOKENS,
     Frame,
@@ -339,8 +340,6 @@ def response_headers(request: Any, reply: Reply) -> dict[str, str]:
     return {"request-id": f"req_{uuid.uuid4().hex}"}
 
 
-def routes() -> list[Any]:
+def routes() -> list[Route]:
     """The Anthropic Messages API's route (see :mod:`otel_llmperf.demo.routes`)."""
-    from otel_llmperf.demo.routes import Route  # routes imports wire, which this module imports
-
     return [Route("POST", re.escape(PATH), messages_reply, error=error_body, headers=response_headers)]

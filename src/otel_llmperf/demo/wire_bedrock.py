@@ -34,6 +34,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import unquote
 
+from otel_llmperf.demo.routes import Route
 from otel_llmperf.demo.wire import (
     PER_MESSAGE_TOKENS,
     Frame,
@@ -361,9 +362,8 @@ def invoke_headers(request: Any, reply: Reply) -> Mapping[str, str]:
 # Routes
 
 
-def routes() -> list[Any]:
+def routes() -> list[Route]:
     """The Bedrock Runtime routes (see :mod:`otel_llmperf.demo.routes`)."""
-    from otel_llmperf.demo.routes import Route  # routes imports wire's types
 
     def route(suffix: str, build: Callable[[Any, OutputSpec, bool, Stamp], Reply], stream: bool, **extra: Any) -> Route:
         pattern = re.escape(PREFIX) + r"(?P<model>[^/]+)/" + re.escape(suffix)

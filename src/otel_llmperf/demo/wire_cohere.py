@@ -34,6 +34,7 @@ import json
 import re
 from typing import Any
 
+from otel_llmperf.demo.routes import Route
 from otel_llmperf.demo.wire import (
     DEFAULT_DIMENSIONS,
     MAX_DIMENSIONS,
@@ -221,10 +222,8 @@ def embed_reply(request: Any, spec: OutputSpec, stream: bool, stamp: Stamp) -> R
     )
 
 
-def routes() -> list[Any]:
+def routes() -> list[Route]:
     """The Cohere v2 API's routes (see :mod:`otel_llmperf.demo.routes`)."""
-    from otel_llmperf.demo.routes import Route  # routes imports wire, which this module imports
-
     return [
         Route("POST", re.escape(f"{PREFIX}/chat"), chat_reply, error=error_body),
         Route("POST", re.escape(f"{PREFIX}/embed"), embed_reply, error=error_body),

@@ -28,6 +28,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from otel_llmperf.demo import wire
+from otel_llmperf.demo.routes import Route
 from otel_llmperf.demo.wire import Frame, InvalidRequest, JsonObject, OutputSpec, Reply, Stamp
 
 PREFIX = "/gemini"
@@ -292,9 +293,8 @@ def _model(request: Any) -> str | None:
     return model if isinstance(model, str) and model else None
 
 
-def routes() -> list[Any]:
+def routes() -> list[Route]:
     """The Gemini API's and Vertex AI's routes (see :mod:`otel_llmperf.demo.routes`)."""
-    from otel_llmperf.demo.routes import Route  # routes imports wire, which this module imports
 
     def route(method: str, build: Callable[..., Reply], stream: bool = False) -> Route:
         return Route(

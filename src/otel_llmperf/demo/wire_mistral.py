@@ -29,6 +29,7 @@ import json
 import re
 from typing import Any
 
+from otel_llmperf.demo.routes import Route
 from otel_llmperf.demo.wire import (
     DEFAULT_DIMENSIONS,
     MAX_DIMENSIONS,
@@ -212,10 +213,8 @@ def embeddings_reply(request: Any, spec: OutputSpec, stream: bool, stamp: Stamp)
     )
 
 
-def routes() -> list[Any]:
+def routes() -> list[Route]:
     """The Mistral API's routes (see :mod:`otel_llmperf.demo.routes`)."""
-    from otel_llmperf.demo.routes import Route  # routes imports wire, which this module imports
-
     return [
         Route("POST", re.escape(f"{PREFIX}/chat/completions"), chat_reply, error=error_body),
         Route("POST", re.escape(f"{PREFIX}/embeddings"), embeddings_reply, error=error_body),

@@ -268,7 +268,7 @@ def plot_comparison(
     """
     from matplotlib.ticker import MaxNLocator
 
-    from otel_llmperf.report.html import format_value
+    from otel_llmperf.report.formatting import format_value
     from otel_llmperf.report.stats import SIGNIFICANT, level_interval
 
     shown = [c for c in comparisons if c.a is not None and c.b is not None and math.isfinite(c.a + c.b)]

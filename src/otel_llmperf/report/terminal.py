@@ -6,7 +6,7 @@ tables with models as rows, grouped under their provider (traffic and latency; t
 satisfaction; one row per model and evaluation). Names and numbers never wrap or get cut: each
 table takes the columns that fit the console, most important first, and says which ones it left
 out; ``index.html`` and the CSVs hold every figure. Figures are formatted exactly as in the HTML
-(:func:`otel_llmperf.report.html.format_value`), and every name from Prometheus is printed as
+(:func:`otel_llmperf.report.formatting.format_value`), and every name from Prometheus is printed as
 text, never read as rich markup.
 """
 
@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from otel_llmperf.report.csvfiles import TotalsColumn, rfc3339, slo_group_labels, totals_table
-from otel_llmperf.report.html import format_ci, format_difference, format_p, format_value, verdict_class
+from otel_llmperf.report.formatting import format_ci, format_difference, format_p, format_value, verdict_class
 
 if TYPE_CHECKING:
     from rich.console import Console, RenderableType
