@@ -90,13 +90,12 @@ exporter is created; ``tracer_provider=`` / ``meter_provider=`` pass providers e
 from __future__ import annotations
 
 import importlib.util
-import logging
 import threading
 from typing import Any
 
 from opentelemetry.instrumentation.dependencies import get_dependency_conflicts
 
-from otel_llmperf import experiments, setup
+from otel_llmperf import _errors, experiments, setup
 from otel_llmperf.calllog import JsonFormatter
 from otel_llmperf.config import load_settings
 from otel_llmperf.errors import FeedbackError, InvalidFeedbackToken
@@ -128,7 +127,7 @@ __all__ = [
     "variant",
 ]
 
-_logger = logging.getLogger("otel_llmperf")
+_logger = _errors.logger("otel_llmperf")
 _lock = threading.Lock()
 _active: list[LLMPerfInstrumentor] = []
 

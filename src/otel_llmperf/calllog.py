@@ -13,7 +13,10 @@ import logging
 from datetime import datetime, timezone
 from typing import Any
 
-CALL_LOGGER = logging.getLogger("otel_llmperf.calls")
+from otel_llmperf import _errors
+
+# Through the safe logger: a handler that raises drops the record, never fails the call.
+CALL_LOGGER = _errors.logger("otel_llmperf.calls")
 
 
 def log_call(fields: dict[str, Any]) -> None:

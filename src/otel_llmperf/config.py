@@ -8,7 +8,6 @@ logs a warning and falls back to the default; nothing here raises on bad input.
 
 from __future__ import annotations
 
-import logging
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -31,6 +30,7 @@ from opentelemetry.sdk.environment_variables import (
     OTEL_SERVICE_NAME,
 )
 
+from otel_llmperf import _errors
 from otel_llmperf.environment_variables import (
     OTEL_PYTHON_LLMPERF_CHUNK_METRICS,
     OTEL_PYTHON_LLMPERF_CONTENT_MAX_LENGTH,
@@ -49,7 +49,7 @@ from otel_llmperf.environment_variables import (
 )
 from otel_llmperf.pricing import PriceTable, load_prices
 
-_logger = logging.getLogger("otel_llmperf")
+_logger = _errors.logger("otel_llmperf")
 
 # Shared with other GenAI instrumentations, so deliberately not registered as ours.
 OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import functools
 import importlib
-import logging
 from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -23,7 +22,7 @@ from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type:
 from opentelemetry.semconv.schemas import Schemas
 from wrapt import wrap_function_wrapper
 
-from otel_llmperf import experiments, setup, signals
+from otel_llmperf import _errors, experiments, setup, signals
 from otel_llmperf.config import Settings, load_settings
 from otel_llmperf.instruments import Instruments
 from otel_llmperf.invocation import Telemetry
@@ -39,7 +38,7 @@ from otel_llmperf.providers.openai import ADAPTER as OPENAI_ADAPTER
 from otel_llmperf.version import __version__
 from otel_llmperf.wrappers import make_wrapper
 
-_logger = logging.getLogger("otel_llmperf")
+_logger = _errors.logger("otel_llmperf")
 SCOPE = "otel_llmperf"
 # The GenAI streaming metrics (time to first chunk, per chunk) arrived in semconv 1.41.
 SCHEMA_URL = Schemas.V1_41_0.value

@@ -41,7 +41,7 @@ from opentelemetry.semconv._incubating.attributes.gen_ai_attributes import (
 from opentelemetry.semconv._incubating.attributes.user_attributes import USER_HASH
 from opentelemetry.semconv.attributes.error_attributes import ERROR_TYPE
 from opentelemetry.semconv.attributes.server_attributes import SERVER_ADDRESS, SERVER_PORT
-from opentelemetry.trace import SpanKind, Status, StatusCode, Tracer
+from opentelemetry.trace import INVALID_SPAN, Span, SpanKind, Status, StatusCode, Tracer
 
 from otel_llmperf import _errors
 from otel_llmperf.attributes import LLMPERF_USAGE_COST, LLMPERF_VARIANT
@@ -213,7 +213,11 @@ class Invocation:
         span_attributes[GEN_AI_REQUEST_STREAM] = request.stream
         if telemetry.user_id_key is not None and api.user_id is not None:
             self._add_user_hash(span_attributes, telemetry.user_id_key)
-        self.span = telemetry.tracer.start_span(name, kind=SpanKind.CLIENT, attributes=span_attributes)
+        self.span: Span = INVALID_SPAN  # a raising on_start costs the span, not the call's metrics
+        try:
+            self.span = telemetry.tracer.start_span(name, kind=SpanKind.CLIENT, attributes=span_attributes)
+        except Exception as error:
+            _errors.SPAN_START.caught(error)
         self.context = suppress_inner_layers(
             otel_context.set_value(_ACTIVE, True, trace.set_span_in_context(self.span))
         )
@@ -320,15 +324,18 @@ class Invocation:
 
     def _output_chunk(self, now: float, folder: ChunkFolder) -> None:
         instruments = self._telemetry.instruments
-        if self._first_chunk_at is None:
-            self._first_chunk_at = now
-            model = getattr(folder, "response_model", None)
-            attrs = self.metric_attributes
-            self.chunk_attributes = {**attrs, GEN_AI_RESPONSE_MODEL: model} if isinstance(model, str) else attrs
-            instruments.time_to_first_chunk.record(now - self.start, self.chunk_attributes, self.context)
-        elif self._telemetry.chunk_metrics:
-            instruments.time_per_output_chunk.record(now - self._last_chunk_at, self.chunk_attributes, self.context)
-        self._last_chunk_at = now
+        last, self._last_chunk_at = self._last_chunk_at, now
+        try:
+            if self._first_chunk_at is None:
+                self._first_chunk_at = now
+                model = getattr(folder, "response_model", None)
+                attrs = self.metric_attributes
+                self.chunk_attributes = {**attrs, GEN_AI_RESPONSE_MODEL: model} if isinstance(model, str) else attrs
+                instruments.time_to_first_chunk.record(now - self.start, self.chunk_attributes, self.context)
+            elif self._telemetry.chunk_metrics:
+                instruments.time_per_output_chunk.record(now - last, self.chunk_attributes, self.context)
+        except Exception as error:
+            _errors.METRICS.caught(error)
 
     # --- the single end ----------------------------------------------------------------------
 
@@ -347,8 +354,7 @@ class Invocation:
     def fail(self, error: BaseException) -> None:
         """End a call on an exception the SDK (or the caller's code in a stream block) raised."""
         if self._claim():
-            info = self.folder.result() if self.folder is not None else None
-            self._end(perf_counter(), info, self._error_type(error), error, "")
+            self._end(perf_counter(), self._folded(), self._error_type(error), error, "")
 
     def _error_type(self, error: BaseException) -> str:
         describe = self.api.error_type
@@ -364,14 +370,28 @@ class Invocation:
     def end_stream(self, error_type: str | None = None, description: str = "") -> None:
         """End a stream: exhausted (no ``error_type``), closed early, or abandoned."""
         if self._claim():
-            info = self.folder.result() if self.folder is not None else None
+            info = self._folded()
             if error_type is None and info is not None:
                 error_type = info.error_type
             self._end(perf_counter(), info, error_type, None, description)
 
+    def _folded(self) -> ResponseInfo | None:
+        # What the stream said so far; a provider folder that fails costs the facts, not the end.
+        folder = self.folder
+        if folder is None:
+            return None
+        try:
+            return folder.result()
+        except Exception as error:
+            _errors.report("reading a stream's result", error)
+            return None
+
     def _end(
         self, end: float, info: ResponseInfo | None, error_type: str | None, error: BaseException | None, why: str
     ) -> None:
+        # Each step is contained on its own (the SDK steps inside _record and _describe_end, the
+        # rest here), so one broken hook costs its own signal and never reaches the caller.
+        cost: float | None = None
         try:
             if info is not None and info.response_id:
                 self.response_id = info.response_id
@@ -379,12 +399,17 @@ class Invocation:
             if self.recording:
                 self._describe_end(info, error_type, error, why, cost)
             self._remember(info)
-            if self._telemetry.log_calls:
-                log_call(self._log_fields(end, info, error_type, cost))
         except Exception as failure:
             _errors.report("finishing a call", failure)
-        finally:
+        try:
             self.span.end()
+        except Exception as failure:
+            _errors.SPAN_END.caught(failure)
+        if self._telemetry.log_calls:
+            try:
+                log_call(self._log_fields(end, info, error_type, cost))
+            except Exception as failure:
+                _errors.CALL_LOG.caught(failure)
 
     def _remember(self, info: ResponseInfo | None) -> None:
         context = self.span.get_span_context()
@@ -458,21 +483,25 @@ class Invocation:
         attrs = self.metric_attributes
         if info is not None and info.response_model:
             attrs = {**attrs, GEN_AI_RESPONSE_MODEL: info.response_model}
-        instruments.duration.record(
-            max(end - self.start, 0.0), {**attrs, ERROR_TYPE: error_type} if error_type else attrs, self.context
-        )
         usage = info.usage if info is not None else None
+        try:
+            instruments.duration.record(
+                max(end - self.start, 0.0), {**attrs, ERROR_TYPE: error_type} if error_type else attrs, self.context
+            )
+            if usage is not None and usage.input_tokens is not None:
+                instruments.token_usage.record(usage.input_tokens, {**attrs, GEN_AI_TOKEN_TYPE: _INPUT}, self.context)
+            if usage is not None and usage.output_tokens is not None:
+                instruments.token_usage.record(usage.output_tokens, {**attrs, GEN_AI_TOKEN_TYPE: _OUTPUT}, self.context)
+                first, last = self._first_chunk_at, self._last_chunk_at
+                if error_type is None and first is not None and usage.output_tokens > 1 and last > first:
+                    instruments.time_per_output_token.record(
+                        (last - first) / (usage.output_tokens - 1), self.chunk_attributes or attrs, self.context
+                    )
+        except Exception as error:
+            _errors.METRICS.caught(error)
         if usage is None:
             return None
-        if usage.input_tokens is not None:
-            instruments.token_usage.record(usage.input_tokens, {**attrs, GEN_AI_TOKEN_TYPE: _INPUT}, self.context)
-        if usage.output_tokens is not None:
-            instruments.token_usage.record(usage.output_tokens, {**attrs, GEN_AI_TOKEN_TYPE: _OUTPUT}, self.context)
-            first, last = self._first_chunk_at, self._last_chunk_at
-            if error_type is None and first is not None and usage.output_tokens > 1 and last > first:
-                instruments.time_per_output_token.record(
-                    (last - first) / (usage.output_tokens - 1), self.chunk_attributes or attrs, self.context
-                )
+        # The cost is ours (a dict under a lock), so a broken meter still prices the call for the span.
         models = (info.response_model if info is not None else None, self.request.request_model)
         cost = self._telemetry.prices.cost(self.request.provider, models, usage)
         if cost is not None:
@@ -496,11 +525,14 @@ class Invocation:
         if error_type:
             attrs[ERROR_TYPE] = error_type
         span = self.span
-        span.set_attributes(attrs)
-        if error is not None:
-            span.record_exception(error)
-        if error_type:
-            span.set_status(Status(StatusCode.ERROR, why or error_type))
+        try:
+            span.set_attributes(attrs)
+            if error is not None:
+                span.record_exception(error)
+            if error_type:
+                span.set_status(Status(StatusCode.ERROR, why or error_type))
+        except Exception as failure:
+            _errors.SPAN_UPDATE.caught(failure)
 
     def _response_attributes(self, info: ResponseInfo) -> Attributes:
         attrs: Attributes = dict(info.attributes) if info.attributes else {}

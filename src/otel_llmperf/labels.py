@@ -8,13 +8,13 @@ grow the number of time series without bound.
 
 from __future__ import annotations
 
-import logging
 import re
 import threading
 
+from otel_llmperf import _errors
 from otel_llmperf.errors import FeedbackError
 
-_logger = logging.getLogger("otel_llmperf")
+_logger = _errors.logger("otel_llmperf")
 
 OVERFLOW = "_other"
 MAX_LENGTH = 64

@@ -16,7 +16,6 @@ followed by a version suffix (``-2024-08-06``, ``@20240620``, ``-latest``, ``-v1
 from __future__ import annotations
 
 import json
-import logging
 import math
 import re
 import threading
@@ -27,9 +26,10 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from otel_llmperf import _errors
 from otel_llmperf.providers.base import Usage
 
-_logger = logging.getLogger("otel_llmperf")
+_logger = _errors.logger("otel_llmperf")
 
 _PER_TOKEN = 1e-6  # table prices are per million tokens
 # A remainder that only names a version of the same model: a date, a number, v1, latest, a preview.

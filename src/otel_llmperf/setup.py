@@ -10,7 +10,6 @@ the application running without that exporter.
 
 from __future__ import annotations
 
-import logging
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -23,9 +22,10 @@ from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
 
+from otel_llmperf import _errors
 from otel_llmperf.config import Settings
 
-_logger = logging.getLogger("otel_llmperf")
+_logger = _errors.logger("otel_llmperf")
 
 _MULTIPROCESS_HINT = (
     "several processes cannot share one scrape port: export with OTLP instead "

@@ -9,7 +9,6 @@ process does not know is still counted, with model, provider and operation ``_un
 
 from __future__ import annotations
 
-import logging
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -31,7 +30,7 @@ from opentelemetry.semconv._incubating.attributes.user_attributes import USER_HA
 from opentelemetry.trace import NonRecordingSpan, SpanContext
 from opentelemetry.util.types import AttributeValue
 
-from otel_llmperf import experiments, privacy, tokens
+from otel_llmperf import _errors, experiments, privacy, tokens
 from otel_llmperf.attributes import LLMPERF_VARIANT, UNKNOWN
 from otel_llmperf.config import Settings, load_settings
 from otel_llmperf.errors import FeedbackError
@@ -48,7 +47,7 @@ from otel_llmperf.providers import bedrock
 from otel_llmperf.registry import REGISTRY, CallRecord, parent_key
 from otel_llmperf.version import __version__
 
-_logger = logging.getLogger("otel_llmperf")
+_logger = _errors.logger("otel_llmperf")
 
 EVALUATION_EVENT = "gen_ai.evaluation.result"
 SCOPE = "otel_llmperf"
