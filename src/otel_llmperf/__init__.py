@@ -65,6 +65,8 @@ OTEL_PYTHON_LLMPERF_PROVIDER_HOSTS                       provider_hosts         
 OTEL_PYTHON_LLMPERF_PRICES                               prices                     the shipped table
 OTEL_PYTHON_LLMPERF_VARIANT                              variant                    none
 OTEL_PYTHON_LLMPERF_MAX_VARIANTS                         max_variants               16
+OTEL_PYTHON_LLMPERF_MAX_MODELS                           max_models                 100
+OTEL_PYTHON_LLMPERF_MAX_LABEL_VALUES                     max_label_values           100
 OTEL_PYTHON_LLMPERF_FEEDBACK_SECRET                      feedback_secret            unset: tokens unsigned
 OTEL_PYTHON_LLMPERF_FEEDBACK_TOKEN_TTL                   feedback_token_ttl         604800 s
 OTEL_PYTHON_LLMPERF_FEEDBACK_MAX_CALLS                   feedback_max_calls         10000

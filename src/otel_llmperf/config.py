@@ -39,6 +39,8 @@ from otel_llmperf.environment_variables import (
     OTEL_PYTHON_LLMPERF_FEEDBACK_SECRET,
     OTEL_PYTHON_LLMPERF_FEEDBACK_TOKEN_TTL,
     OTEL_PYTHON_LLMPERF_LOG_CALLS,
+    OTEL_PYTHON_LLMPERF_MAX_LABEL_VALUES,
+    OTEL_PYTHON_LLMPERF_MAX_MODELS,
     OTEL_PYTHON_LLMPERF_MAX_VARIANTS,
     OTEL_PYTHON_LLMPERF_PRICES,
     OTEL_PYTHON_LLMPERF_PROVIDER_HOSTS,
@@ -89,6 +91,8 @@ class Settings:
     logs_otlp_protocol: str = "http/protobuf"
     variant: str | None = None
     max_variants: int = 16
+    max_models: int = 100
+    max_label_values: int = 100
     feedback_secret: bytes | None = field(default=None, repr=False)
     feedback_token_ttl: float = 7 * 86400.0
     feedback_max_calls: int = 10_000
@@ -274,6 +278,8 @@ _KWARGS = frozenset(
         "disabled_instrumentations",
         "variant",
         "max_variants",
+        "max_models",
+        "max_label_values",
         "feedback_secret",
         "feedback_token_ttl",
         "feedback_max_calls",
@@ -368,6 +374,8 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) ->
         else protocol,
         variant=parse_variant(*source("variant", OTEL_PYTHON_LLMPERF_VARIANT)),
         max_variants=parse_int(*source("max_variants", OTEL_PYTHON_LLMPERF_MAX_VARIANTS), 16, 1, 1000),
+        max_models=parse_int(*source("max_models", OTEL_PYTHON_LLMPERF_MAX_MODELS), 100, 1, 10_000),
+        max_label_values=parse_int(*source("max_label_values", OTEL_PYTHON_LLMPERF_MAX_LABEL_VALUES), 100, 1, 10_000),
         feedback_secret=_secret(source("feedback_secret", OTEL_PYTHON_LLMPERF_FEEDBACK_SECRET)[1]),
         feedback_token_ttl=float(
             parse_int(*source("feedback_token_ttl", OTEL_PYTHON_LLMPERF_FEEDBACK_TOKEN_TTL), 604800, 0, 10**9)

@@ -62,6 +62,28 @@ How many distinct variant names are kept; later ones fold into ``_other`` with a
 bug cannot explode metric cardinality. Default: ``16``. Keyword: ``max_variants``.
 """
 
+OTEL_PYTHON_LLMPERF_MAX_MODELS = "OTEL_PYTHON_LLMPERF_MAX_MODELS"
+"""
+.. envvar:: OTEL_PYTHON_LLMPERF_MAX_MODELS
+
+How many distinct model names are kept on metrics and span names, for ``gen_ai.request.model``
+and ``gen_ai.response.model`` each (from SDK calls, evaluations and signed feedback tokens;
+unsigned tokens get a budget of the same size of their own); later new ones are recorded as
+``_other`` with one warning. Names are cut to 256 characters. Default: ``100``. Keyword:
+``max_models``.
+"""
+
+OTEL_PYTHON_LLMPERF_MAX_LABEL_VALUES = "OTEL_PYTHON_LLMPERF_MAX_LABEL_VALUES"
+"""
+.. envvar:: OTEL_PYTHON_LLMPERF_MAX_LABEL_VALUES
+
+How many distinct values are kept for every other metric label an application or a remote
+peer chooses: ``server.address``, ``error.type`` reported by a server, provider and operation
+names given to evaluations or in feedback tokens, evaluation names and classes, declared
+feedback labels; later new ones are recorded as ``_other`` with one warning per label.
+Default: ``100``. Keyword: ``max_label_values``.
+"""
+
 OTEL_PYTHON_LLMPERF_FEEDBACK_SECRET = "OTEL_PYTHON_LLMPERF_FEEDBACK_SECRET"
 """
 .. envvar:: OTEL_PYTHON_LLMPERF_FEEDBACK_SECRET

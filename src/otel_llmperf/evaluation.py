@@ -16,7 +16,6 @@ Where a ratio has a zero denominator it is reported as 0.0 (the convention of sc
 
 from __future__ import annotations
 
-import math
 from collections import Counter
 from collections.abc import Collection, Hashable, Iterable
 from dataclasses import dataclass, field
@@ -25,10 +24,10 @@ from typing import Any
 from opentelemetry.semconv._incubating.attributes.gen_ai_attributes import GEN_AI_EVALUATION_NAME
 from opentelemetry.trace import SpanContext
 
-from otel_llmperf import _errors, signals
+from otel_llmperf import _errors, labels, signals
 from otel_llmperf.attributes import LLMPERF_EVALUATION_CLASS, LLMPERF_EVALUATION_OUTCOME
 from otel_llmperf.errors import FeedbackError
-from otel_llmperf.labels import check_label
+from otel_llmperf.labels import check_label, check_optional_text, short_repr
 
 OUTCOMES = ("tp", "fp", "fn", "tn")
 MAX_CLASSES = 50
@@ -118,11 +117,11 @@ def outcome(predicted: Any, expected: Any, positive: Any = True) -> str:
     return "fn" if expected_positive else "tn"
 
 
-def _classes(classes: Collection[str] | None) -> list[str] | None:
+def _classes(classes: Any) -> list[str] | None:
     if classes is None:
         return None
-    if isinstance(classes, str) or not 2 <= len(classes) <= MAX_CLASSES:
-        raise FeedbackError(f"classes must declare 2 to {MAX_CLASSES} class labels, got {classes!r}")
+    if not isinstance(classes, Collection) or isinstance(classes, (str, bytes)) or not 2 <= len(classes) <= MAX_CLASSES:
+        raise FeedbackError(f"classes must declare 2 to {MAX_CLASSES} class labels, got {short_repr(classes)}")
     return [check_label("classes", label) for label in classes]
 
 
@@ -130,14 +129,16 @@ def _check_pair(predicted: Any, expected: Any, positive: Any, classes: list[str]
     where = f" (pair {index})" if index is not None else ""
     if classes is not None:
         for field_name, value in (("predicted", predicted), ("expected", expected)):
-            if value not in classes:
-                raise FeedbackError(f"{field_name}{where} {value!r} is not a declared class; allowed: {classes}")
+            if not isinstance(value, str) or value not in classes:
+                raise FeedbackError(
+                    f"{field_name}{where} {short_repr(value)} is not a declared class; allowed: {short_repr(classes)}"
+                )
     elif positive is True:
         for field_name, value in (("predicted", predicted), ("expected", expected)):
             if not isinstance(value, bool):
                 raise FeedbackError(
                     f"{field_name}{where} must be True/False for a binary evaluation (or pass positive= or classes=),"
-                    f" got {value!r}"
+                    f" got {short_repr(value)}"
                 )
     elif not isinstance(predicted, Hashable) or not isinstance(expected, Hashable):
         raise FeedbackError(f"predicted and expected{where} must be hashable labels")
@@ -148,9 +149,11 @@ def _tally(
 ) -> tuple[int, dict[str, Counter[str]]]:
     totals: dict[str, Counter[str]] = {}
     samples = 0
+    if not isinstance(pairs, Iterable) or isinstance(pairs, (str, bytes)):
+        raise FeedbackError(f"pairs must be an iterable of (predicted, expected) pairs, got {short_repr(pairs)}")
     for index, pair in enumerate(pairs):
         if not isinstance(pair, (tuple, list)) or len(pair) != 2:
-            raise FeedbackError(f"pairs[{index}] must be a (predicted, expected) pair, got {pair!r}")
+            raise FeedbackError(f"pairs[{index}] must be a (predicted, expected) pair, got {short_repr(pair)}")
         predicted, expected = pair
         _check_pair(predicted, expected, positive, classes, index)
         samples += 1
@@ -162,13 +165,9 @@ def _tally(
 def _check_score(score: Any) -> float | None:
     if score is None:
         return None
-    if (
-        not isinstance(score, (int, float))
-        or isinstance(score, bool)
-        or not math.isfinite(score)
-        or not 0 <= score <= 1
-    ):
-        raise FeedbackError(f"score must be a number from 0 to 1, got {score!r}")
+    # Compare before converting: float(10**400) raises OverflowError, and NaN fails every comparison.
+    if not isinstance(score, (int, float)) or isinstance(score, bool) or not 0 <= score <= 1:
+        raise FeedbackError(f"score must be a number from 0 to 1, got {short_repr(score)}")
     return float(score)
 
 
@@ -178,7 +177,7 @@ def _record_outcomes(
     attrs = {**judged.attributes(), GEN_AI_EVALUATION_NAME: name}
     context = judged.context()
     for label, counts in totals.items():
-        base = {**attrs, LLMPERF_EVALUATION_CLASS: label} if label else attrs
+        base = {**attrs, LLMPERF_EVALUATION_CLASS: labels.EVALUATION_CLASSES.admit(label)} if label else attrs
         for result, amount in counts.items():
             current.evaluation_outcome.add(amount, {**base, LLMPERF_EVALUATION_OUTCOME: result}, context)
 
@@ -201,8 +200,8 @@ def record_evaluation(
     operation: str | None = None,
 ) -> Scores:
     """Record one evaluation of a call (or of a batch, named by ``model``/``provider``)."""
-    current = signals.current()
-    name = current.evaluation_names.admit(check_label("name", name))
+    # Every argument is checked before anything takes a slot of a label's cap.
+    check_label("name", name)
     value = _check_score(score)
     declared = _classes(classes)
     has_outcome = predicted is not None or expected is not None
@@ -210,6 +209,8 @@ def record_evaluation(
         _check_pair(predicted, expected, positive, declared, None)
     if value is None and not has_outcome:
         raise FeedbackError("record_evaluation needs a score, or predicted and expected, or both")
+    check_optional_text("explanation", explanation, 10**9)
+    current = signals.current()
     judged = signals.resolve(
         current,
         response=response,
@@ -222,6 +223,7 @@ def record_evaluation(
     )
     totals = _tally([(predicted, expected)], positive, declared)[1] if has_outcome else {}
     label = ("correct" if predicted == expected else "incorrect") if has_outcome else None
+    name = labels.EVALUATION_NAMES.admit(name)
     try:
         if value is not None:
             attrs = {**judged.attributes(), GEN_AI_EVALUATION_NAME: name}
@@ -251,11 +253,13 @@ def evaluate_dataset(
     operation: str | None = None,
 ) -> DatasetEvaluation:
     """Evaluate (predicted, expected) pairs in one call: record the outcomes, return the scores."""
-    current = signals.current()
-    name = current.evaluation_names.admit(check_label("name", name))
+    check_label("name", name)
     declared = _classes(classes)
+    signals.check_reference(None, model, provider, operation)
     samples, totals = _tally(pairs, positive, declared)
+    current = signals.current()
     judged = signals.resolve(current, model=model, provider=provider, operation=operation)
+    name = labels.EVALUATION_NAMES.admit(name)
     try:
         _record_outcomes(current, judged, name, totals)
     except Exception as error:

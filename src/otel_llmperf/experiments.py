@@ -105,7 +105,8 @@ class variant:
 
 
 def _carry(value: str | None, function: Callable[..., Any]) -> Callable[..., Any]:
-    @functools.wraps(function)
+    # No functools.wraps: every executor task goes through here, and it would cost more than
+    # the rest of this wrapper; executors and Thread.run never read a task's name.
     def with_variant(*args: Any, **kwargs: Any) -> Any:
         token = _CURRENT.set(value)
         try:

@@ -17,13 +17,15 @@ from typing import Any
 from opentelemetry.trace import SpanContext
 
 from otel_llmperf import _errors, signals, tokens
+from otel_llmperf import labels as labels_module
 from otel_llmperf.attributes import LLMPERF_FEEDBACK_KIND, LLMPERF_FEEDBACK_LABEL
 from otel_llmperf.errors import FeedbackError
-from otel_llmperf.labels import check_label
+from otel_llmperf.labels import check_label, check_optional_text, short_repr
 
 KINDS = ("thumbs", "rating", "nps", "label")
 MAX_SCALE_SPAN = 100
 MAX_DECLARED_LABELS = 50
+MAX_USER_ID = 1024
 # True/1 and False/0 are the same dict keys: bools and the ints 1/0 are both accepted.
 _THUMBS: dict[object, str] = {True: "up", False: "down", "up": "up", "down": "down"}
 
@@ -44,48 +46,69 @@ class Feedback:
     span_id: str | None
 
 
+def _whole(value: Any, low: int, high: int) -> int | None:
+    # Ints compare exactly whatever their size; float(10**400) would raise OverflowError.
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    if isinstance(value, float) and not (math.isfinite(value) and value.is_integer()):
+        return None
+    return int(value) if low <= value <= high else None
+
+
 def _rating(value: Any, scale: Any) -> tuple[str, float]:
+    # Both ends within +-100: the rating label is one of at most 201 values, whatever the caller.
     if (
         not isinstance(scale, (tuple, list))
         or len(scale) != 2
         or not all(isinstance(end, int) and not isinstance(end, bool) for end in scale)
-        or not scale[0] < scale[1] <= scale[0] + MAX_SCALE_SPAN
+        or not -MAX_SCALE_SPAN <= scale[0] < scale[1] <= min(scale[0] + MAX_SCALE_SPAN, MAX_SCALE_SPAN)
     ):
-        raise FeedbackError(f"scale must be two integers (low, high) with low < high <= low + 100, got {scale!r}")
+        raise FeedbackError(
+            "scale must be two integers (low, high) with -100 <= low < high <= 100 and high - low <= 100, "
+            f"got {short_repr(scale)}"
+        )
     low, high = scale
-    if (
-        not isinstance(value, (int, float))
-        or isinstance(value, bool)
-        or not math.isfinite(value)
-        or value != int(value)
-        or not low <= value <= high
-    ):
-        raise FeedbackError(f"value of a rating must be a whole number from {low} to {high}, got {value!r}")
-    return str(int(value)), float(value)
+    whole = _whole(value, low, high)
+    if whole is None:
+        raise FeedbackError(f"value of a rating must be a whole number from {low} to {high}, got {short_repr(value)}")
+    return str(whole), float(whole)
 
 
 def _nps(value: Any) -> tuple[str, float]:
     if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 10:
-        raise FeedbackError(f"value of an nps answer must be a whole number from 0 to 10, got {value!r}")
+        raise FeedbackError(f"value of an nps answer must be a whole number from 0 to 10, got {short_repr(value)}")
     group = "promoter" if value >= 9 else "passive" if value >= 7 else "detractor"
     return group, float(value)
 
 
-def _declared(value: Any, labels: Collection[str] | None) -> tuple[str, None]:
-    if not labels or isinstance(labels, str) or len(labels) > MAX_DECLARED_LABELS:
+def listing(values: Collection[str], limit: int = 10) -> str:
+    """The first ``limit`` of ``values``, sorted and comma separated, for an error message."""
+    shown = sorted(values)[:limit]
+    return ", ".join(shown) + (f", ... ({len(values)} in all)" if len(values) > limit else "")
+
+
+def _declared(value: Any, declared: Any) -> tuple[str, None]:
+    if (
+        not isinstance(declared, Collection)
+        or isinstance(declared, (str, bytes))
+        or not 1 <= len(declared) <= MAX_DECLARED_LABELS
+    ):
         raise FeedbackError(f"labels must declare 1 to {MAX_DECLARED_LABELS} allowed labels for kind 'label'")
-    allowed = [check_label("labels", label) for label in labels]
-    if value not in allowed:
-        raise FeedbackError(f"value {value!r} is not a declared label; allowed: {', '.join(sorted(allowed))}")
-    return str(value), None
+    allowed = [check_label("labels", label) for label in declared]
+    if not isinstance(value, str) or value not in allowed:
+        raise FeedbackError(f"value {short_repr(value)} is not a declared label; allowed: {listing(allowed)}")
+    return value, None
 
 
 def interpret(kind: Any, value: Any, scale: Any, labels: Collection[str] | None) -> tuple[str, float | None]:
     """The metric label and numeric score of one piece of feedback, or a :class:`FeedbackError`."""
     if kind == "thumbs":
         key = value.lower() if isinstance(value, str) else value
-        if isinstance(key, float) or key not in _THUMBS:
-            raise FeedbackError(f"value of a thumbs feedback must be True/False, 'up'/'down' or 1/0, got {value!r}")
+        # Only these types can be keys of _THUMBS: a list or a dict would raise TypeError.
+        if not isinstance(key, (str, int)) or key not in _THUMBS:
+            raise FeedbackError(
+                f"value of a thumbs feedback must be True/False, 'up'/'down' or 1/0, got {short_repr(value)}"
+            )
         label = _THUMBS[key]
         return label, 1.0 if label == "up" else 0.0
     if kind == "rating":
@@ -94,7 +117,7 @@ def interpret(kind: Any, value: Any, scale: Any, labels: Collection[str] | None)
         return _nps(value)
     if kind == "label":
         return _declared(value, labels)
-    raise FeedbackError(f"kind must be one of {', '.join(KINDS)}, got {kind!r}")
+    raise FeedbackError(f"kind must be one of {', '.join(KINDS)}, got {short_repr(kind)}")
 
 
 def record_feedback(
@@ -114,10 +137,15 @@ def record_feedback(
     """Record one piece of user feedback about one LLM call (see the module docstring)."""
     label, score = interpret(kind, value, scale, labels)
     event_name = check_label("name", name) if name is not None else f"user_feedback.{kind}"
+    check_optional_text("comment", comment, 10**9)
+    _check_user_id(user_id)
     current = signals.current()
     judged = signals.resolve(
         current, response=response, response_id=response_id, token=token, span_context=span_context
     )
+    # Checked everything: only now may a new declared label take a slot of its cap.
+    if kind == "label":
+        label = labels_module.FEEDBACK_LABELS.admit(label)
     attrs = judged.attributes()
     try:
         context = judged.context()
@@ -144,6 +172,18 @@ def record_feedback(
     )
 
 
+def _check_user_id(user_id: Any) -> None:
+    if user_id is None:
+        return
+    if isinstance(user_id, str) and len(user_id) <= MAX_USER_ID:
+        return
+    if isinstance(user_id, int) and not isinstance(user_id, bool) and user_id.bit_length() <= 64:
+        return
+    raise FeedbackError(
+        f"user_id must be a string of at most {MAX_USER_ID} characters or a 64-bit integer, got {short_repr(user_id)}"
+    )
+
+
 def feedback_token(response: Any) -> str:
     """A short opaque string naming the call behind ``response``, to hand back with feedback.
 
@@ -153,6 +193,8 @@ def feedback_token(response: Any) -> str:
     """
     if response is None:
         raise FeedbackError("response must be an SDK response, stream or response id, got None")
+    if not isinstance(response, str) and signals.from_response(response) is None:
+        raise FeedbackError(f"response must be an SDK response, stream or response id, got {short_repr(response)}")
     current = signals.current()
     judged = signals.resolve(current, response=response)
     return tokens.issue(judged.record, current.settings.feedback_secret)

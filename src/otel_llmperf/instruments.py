@@ -162,6 +162,11 @@ def histogram(meter: Meter, name: str) -> Histogram:
     )
 
 
+# The SDK's default cardinality limit per metric, and its overflow series.
+MAX_COST_SERIES = 2000
+_COST_OVERFLOW: frozenset[tuple[str, AttributeValue]] = frozenset({("otel.metric.overflow", True)})
+
+
 class CostTotals:
     """Running USD totals per attribute set, reported by an observable counter when metrics are collected.
 
@@ -170,10 +175,11 @@ class CostTotals:
     is the same cumulative sum. Exemplars are lost, which a dollar counter does not need.
     """
 
-    __slots__ = ("_lock", "_totals")
+    __slots__ = ("_limit", "_lock", "_totals")
 
-    def __init__(self) -> None:
+    def __init__(self, limit: int = MAX_COST_SERIES) -> None:
         self._lock = threading.Lock()
+        self._limit = limit
         self._totals: dict[frozenset[tuple[str, AttributeValue]], float] = {}
 
     def add(self, amount: float, attributes: Mapping[str, AttributeValue]) -> None:
@@ -182,7 +188,12 @@ class CostTotals:
         # the last of two observations with equal attributes).
         key = frozenset(attributes.items())
         with self._lock:
-            self._totals[key] = self._totals.get(key, 0.0) + amount
+            totals = self._totals
+            if key not in totals and len(totals) >= self._limit - 1:
+                # Like the SDK's own cardinality limit: later new series add to one overflow total,
+                # so the dict never outgrows the series the SDK would export anyway.
+                key = _COST_OVERFLOW
+            totals[key] = totals.get(key, 0.0) + amount
 
     def observe(self, options: CallbackOptions) -> Iterable[Observation]:
         """The current totals, for the SDK's collection."""

@@ -49,6 +49,7 @@ from otel_llmperf.calllog import log_call
 from otel_llmperf.config import Settings
 from otel_llmperf.experiments import current_variant
 from otel_llmperf.instruments import Instruments
+from otel_llmperf.labels import ERROR_TYPES, OVERFLOW, REQUEST_MODELS, RESPONSE_MODELS, SERVER_ADDRESSES, cap_length
 from otel_llmperf.layering import another_layer_records, suppress_inner_layers
 from otel_llmperf.privacy import bounded_json, hash_user_id, redact_messages
 from otel_llmperf.providers.base import (
@@ -187,10 +188,13 @@ class Invocation:
                 self.kwargs = injected
                 self.hide_usage_chunk = True
         attrs: Attributes = {GEN_AI_OPERATION_NAME: request.operation, GEN_AI_PROVIDER_NAME: request.provider}
-        if request.request_model:
-            attrs[GEN_AI_REQUEST_MODEL] = request.request_model
+        # Values the application (or its gateway's clients) chose: capped in length and in
+        # distinct count before they become labels and the span name; the SDK gets them unchanged.
+        model = REQUEST_MODELS.admit(request.request_model) if request.request_model else None
+        if model:
+            attrs[GEN_AI_REQUEST_MODEL] = model
         if request.server_address:
-            attrs[SERVER_ADDRESS] = request.server_address
+            attrs[SERVER_ADDRESS] = SERVER_ADDRESSES.admit(request.server_address)
             if request.server_port is not None:
                 attrs[SERVER_PORT] = request.server_port
         self.variant = current_variant()
@@ -205,11 +209,14 @@ class Invocation:
         self._lock = threading.Lock()
         self._first_chunk_at: float | None = None
         self._last_chunk_at = 0.0
-        name = f"{request.operation} {request.request_model}" if request.request_model else request.operation
+        name = f"{request.operation} {model}" if model else request.operation
         # Request parameters go in with the start attributes: one attribute update instead of
         # two. Computing them costs ~1.5 µs even for a span the sampler then drops.
         span_attributes = self._request_attributes()
         span_attributes.update(attrs)
+        if model is OVERFLOW and request.request_model:
+            # The span keeps the (cut) name its metrics fold into _other: spans are not series.
+            span_attributes[GEN_AI_REQUEST_MODEL] = cap_length(request.request_model)
         span_attributes[GEN_AI_REQUEST_STREAM] = request.stream
         if telemetry.user_id_key is not None and api.user_id is not None:
             self._add_user_hash(span_attributes, telemetry.user_id_key)
@@ -330,7 +337,9 @@ class Invocation:
                 self._first_chunk_at = now
                 model = getattr(folder, "response_model", None)
                 attrs = self.metric_attributes
-                self.chunk_attributes = {**attrs, GEN_AI_RESPONSE_MODEL: model} if isinstance(model, str) else attrs
+                self.chunk_attributes = (
+                    {**attrs, GEN_AI_RESPONSE_MODEL: RESPONSE_MODELS.admit(model)} if isinstance(model, str) else attrs
+                )
                 instruments.time_to_first_chunk.record(now - self.start, self.chunk_attributes, self.context)
             elif self._telemetry.chunk_metrics:
                 instruments.time_per_output_chunk.record(now - last, self.chunk_attributes, self.context)
@@ -415,8 +424,9 @@ class Invocation:
         context = self.span.get_span_context()
         request = self.request
         request_id = info.request_id if info is not None and info.request_id else self.request_id
+        model = self.metric_attributes.get(GEN_AI_REQUEST_MODEL)  # the label its metrics carry
         REGISTRY.remember_fields(
-            request.request_model,
+            model if isinstance(model, str) else None,
             request.provider,
             request.operation,
             self.variant,
@@ -481,13 +491,12 @@ class Invocation:
         """Record the call's metrics; return its cost when the price table knows the model."""
         instruments = self._telemetry.instruments
         attrs = self.metric_attributes
-        if info is not None and info.response_model:
-            attrs = {**attrs, GEN_AI_RESPONSE_MODEL: info.response_model}
+        if info is not None and info.response_model and isinstance(info.response_model, str):
+            attrs = {**attrs, GEN_AI_RESPONSE_MODEL: RESPONSE_MODELS.admit(info.response_model)}
         usage = info.usage if info is not None else None
         try:
-            instruments.duration.record(
-                max(end - self.start, 0.0), {**attrs, ERROR_TYPE: error_type} if error_type else attrs, self.context
-            )
+            failed = {**attrs, ERROR_TYPE: ERROR_TYPES.admit(error_type)} if error_type else attrs
+            instruments.duration.record(max(end - self.start, 0.0), failed, self.context)
             if usage is not None and usage.input_tokens is not None:
                 instruments.token_usage.record(usage.input_tokens, {**attrs, GEN_AI_TOKEN_TYPE: _INPUT}, self.context)
             if usage is not None and usage.output_tokens is not None:
@@ -536,10 +545,13 @@ class Invocation:
 
     def _response_attributes(self, info: ResponseInfo) -> Attributes:
         attrs: Attributes = dict(info.attributes) if info.attributes else {}
+        # The server's words: cut to the same length as every other value taken from outside.
         if info.response_model:
-            attrs[GEN_AI_RESPONSE_MODEL] = info.response_model
+            model = info.response_model
+            attrs[GEN_AI_RESPONSE_MODEL] = cap_length(model) if isinstance(model, str) else model
         if info.response_id:
-            attrs[GEN_AI_RESPONSE_ID] = info.response_id
+            response_id = info.response_id
+            attrs[GEN_AI_RESPONSE_ID] = cap_length(response_id) if isinstance(response_id, str) else response_id
         if info.finish_reasons:
             attrs[GEN_AI_RESPONSE_FINISH_REASONS] = info.finish_reasons
         usage = info.usage

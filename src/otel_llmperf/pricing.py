@@ -37,6 +37,9 @@ _VERSION_SUFFIX = re.compile(r"[-@:](?:\d|v\d|latest|preview|exp)")
 # Dotted prefixes that are a vendor or a region, never part of a model name: letters only.
 _DOTTED_PREFIX = re.compile(r"^[a-z][a-z-]*\.")
 _MAX_REMEMBERED = 1024  # distinct model names whose lookup result is kept
+# Longer names are cut before lookup and before being remembered: no price-table name is this
+# long, and a client sending megabyte model names must not make the cache hold megabytes.
+_MAX_MODEL_LENGTH = 256
 _MAX_WARNED = 100
 
 
@@ -251,6 +254,8 @@ class PriceTable:
 
     def find(self, provider: str, model: str) -> Price | None:
         """The price of ``model`` as served by ``provider``, or ``None`` when not in the table."""
+        if len(model) > _MAX_MODEL_LENGTH:
+            model = model[:_MAX_MODEL_LENGTH]
         key = (provider, model)
         try:
             return self._lookups[key]
@@ -275,6 +280,7 @@ class PriceTable:
         return None
 
     def _warn_unknown(self, provider: str, model: str) -> None:
+        model = model[:_MAX_MODEL_LENGTH]
         with self._lock:
             if model in self._warned or len(self._warned) > _MAX_WARNED:
                 return

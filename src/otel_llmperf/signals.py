@@ -30,7 +30,7 @@ from opentelemetry.semconv._incubating.attributes.user_attributes import USER_HA
 from opentelemetry.trace import NonRecordingSpan, SpanContext
 from opentelemetry.util.types import AttributeValue
 
-from otel_llmperf import _errors, experiments, privacy, tokens
+from otel_llmperf import _errors, experiments, labels, privacy, tokens
 from otel_llmperf.attributes import LLMPERF_VARIANT, UNKNOWN
 from otel_llmperf.config import Settings, load_settings
 from otel_llmperf.errors import FeedbackError
@@ -42,9 +42,9 @@ from otel_llmperf.instruments import (
     counter,
     histogram,
 )
-from otel_llmperf.labels import BoundedLabels
+from otel_llmperf.labels import check_label, check_text, short_repr
 from otel_llmperf.providers import bedrock
-from otel_llmperf.registry import REGISTRY, CallRecord, parent_key
+from otel_llmperf.registry import MAX_STRING, REGISTRY, CallRecord, parent_key
 from otel_llmperf.version import __version__
 
 _logger = _errors.logger("otel_llmperf")
@@ -64,9 +64,6 @@ class Signals:
         self.logger = logger
         self.settings = settings
         self.registry = REGISTRY
-        # Unsigned tokens can claim any model: cap what they may add to the series.
-        self.unsigned_models = BoundedLabels("model names from unsigned feedback tokens", 100)
-        self.evaluation_names = BoundedLabels("gen_ai.evaluation.name", 100)
         self.warned_unsigned = False
 
 
@@ -83,6 +80,7 @@ def configure(settings: Settings, meter_provider: metrics.MeterProvider | None, 
         settings,
     )
     REGISTRY.configure(settings.feedback_max_calls, settings.feedback_retention)
+    labels.configure(settings.max_models, settings.max_label_values)
     with _lock:
         _signals = signals
     return signals
@@ -124,9 +122,12 @@ class Judged:
 
 
 _UNKNOWN_CALL = CallRecord(None, UNKNOWN, UNKNOWN, None, None, None)
+# Longer ids are not ids but abuse: rejected before any lookup. Ids up to this length are cut to
+# the registry's MAX_STRING, as the registry stored them.
+MAX_ID_LENGTH = 1024
 
 
-def _from_response(response: Any) -> CallRecord | str | None:
+def from_response(response: Any) -> CallRecord | str | None:
     # Our stream and response proxies know their call; SDK objects carry the response id.
     invocation = getattr(response, "_self_invocation", None)
     if invocation is not None:
@@ -162,16 +163,46 @@ def _from_mapping(response: Mapping[Any, Any]) -> CallRecord | str | None:
 def _from_token(signals: Signals, token: object) -> CallRecord:
     settings = signals.settings
     record, signed = tokens.verify(token, settings.feedback_secret, settings.feedback_token_ttl)
-    if not signed:
-        if not signals.warned_unsigned:
-            signals.warned_unsigned = True
-            _logger.warning(
-                "accepting unsigned feedback tokens: anyone can forge them; set OTEL_PYTHON_LLMPERF_FEEDBACK_SECRET"
-            )
-        if record.model:
-            record = record._replace(model=signals.unsigned_models.admit(record.model))
+    if not signed and not signals.warned_unsigned:
+        signals.warned_unsigned = True
+        _logger.warning(
+            "accepting unsigned feedback tokens: anyone can forge them; set OTEL_PYTHON_LLMPERF_FEEDBACK_SECRET"
+        )
     known = signals.registry.find(record.response_id) if record.response_id else None
-    return known or record
+    if known is not None:
+        return known
+    # Every field of a token becomes a label: each goes through its key's cap. What nobody signed
+    # has a budget of its own, so forged tokens cannot take the application's slots.
+    return record._replace(
+        model=labels.REQUEST_MODELS.admit_from(record.model, signed) if record.model else None,
+        provider=labels.PROVIDERS.admit_from(record.provider, signed),
+        operation=labels.OPERATIONS.admit_from(record.operation, signed),
+        variant=labels.VARIANTS.admit_from(record.variant, signed) if record.variant else None,
+    )
+
+
+def check_response_id(response_id: object) -> str:
+    """``response_id`` if it is a usable id (a non-empty string of at most 1024), else a :class:`FeedbackError`."""
+    if not isinstance(response_id, str) or not response_id or len(response_id) > MAX_ID_LENGTH:
+        raise FeedbackError(
+            f"response_id must be a non-empty string of at most {MAX_ID_LENGTH} characters,"
+            f" got {short_repr(response_id)}"
+        )
+    return response_id
+
+
+def check_reference(
+    span_context: object = None, model: object = None, provider: object = None, operation: object = None
+) -> None:
+    """Raise :class:`FeedbackError` unless the explicit references to a judged call are usable."""
+    if span_context is not None and not isinstance(span_context, SpanContext):
+        raise FeedbackError(f"span_context must be an opentelemetry SpanContext, got {short_repr(span_context)}")
+    if model is not None:
+        check_text("model", model)
+    if provider is not None:
+        check_label("provider", provider)
+    if operation is not None:
+        check_label("operation", operation)
 
 
 def resolve(
@@ -185,23 +216,39 @@ def resolve(
     provider: str | None = None,
     operation: str | None = None,
 ) -> Judged:
-    """Find the judged call from whichever reference was given (see the module docstring)."""
+    """Find the judged call from whichever reference was given (see the module docstring).
+
+    Every argument is checked before anything is looked up or admitted to a label's cap.
+    """
+    check_reference(span_context, model, provider, operation)
+    if response_id is not None:
+        check_response_id(response_id)
     if token is not None:
         return Judged(_from_token(signals, token), True)
     if response is not None:
-        found = _from_response(response)
+        found = from_response(response)
         if isinstance(found, CallRecord):
-            return Judged(found, True)
+            return Judged(found.capped(), True)
+        if isinstance(response, str):
+            check_response_id(response)
+        # An id read from an SDK object is the server's: cut, never rejected.
         response_id = response_id or found
     if response_id is not None:
-        if not isinstance(response_id, str) or not response_id:
-            raise FeedbackError(f"response_id must be a non-empty string, got {response_id!r}")
+        response_id = response_id[:MAX_STRING]
         known = signals.registry.find(response_id)
         if known is not None:
             return Judged(known, True)
         return Judged(_UNKNOWN_CALL._replace(response_id=response_id), False)
     if model is not None or provider is not None:
-        return Judged(CallRecord(model, provider or UNKNOWN, operation or UNKNOWN, None, span_context, None), True)
+        record = CallRecord(
+            labels.REQUEST_MODELS.admit(model) if model is not None else None,
+            labels.PROVIDERS.admit(provider) if provider is not None else UNKNOWN,
+            labels.OPERATIONS.admit(operation) if operation is not None else UNKNOWN,
+            None,
+            span_context,
+            None,
+        )
+        return Judged(record, True)
     if span_context is None:
         span_context = trace.get_current_span().get_span_context()
     known = None
@@ -230,7 +277,7 @@ def emit_evaluation_event(
     if label is not None:
         attrs[GEN_AI_EVALUATION_SCORE_LABEL] = label
     if judged.record.response_id:
-        attrs[GEN_AI_RESPONSE_ID] = judged.record.response_id
+        attrs[GEN_AI_RESPONSE_ID] = judged.record.response_id[:MAX_STRING]
     settings = signals.settings
     if explanation and settings.capture_content and not settings.redactor_failed:
         text = privacy.redact_text(explanation, settings.redact)

@@ -15,6 +15,7 @@ import binascii
 import hashlib
 import hmac
 import json
+import re
 import time
 from typing import Any
 
@@ -27,6 +28,10 @@ from otel_llmperf.registry import MAX_STRING, CallRecord
 PREFIX = "lpf1"
 _SIGNATURE_BYTES = 16
 _MAX_TOKEN = 2048
+# Issue times are seconds since the epoch: anything outside this is forged, and a huge int would
+# overflow the float arithmetic of the age check.
+_MAX_ISSUED = 2**40
+_SPAN_CONTEXT = re.compile(r"[0-9a-f]{50}")
 
 
 def _b64(data: bytes) -> str:
@@ -73,12 +78,10 @@ def _text(body: dict[str, Any], key: str, field: str, required: bool = False) ->
 def _span_context(value: Any) -> SpanContext | None:
     if value is None:
         return None
-    if not isinstance(value, str) or len(value) != 50:
-        raise InvalidFeedbackToken("token: span context is not 50 hex digits")
-    try:
-        trace_id, span_id, flags = int(value[:32], 16), int(value[32:48], 16), int(value[48:], 16)
-    except ValueError:
-        raise InvalidFeedbackToken("token: span context is not hexadecimal") from None
+    # int(..., 16) alone would take signs, spaces and underscores.
+    if not isinstance(value, str) or not _SPAN_CONTEXT.fullmatch(value):
+        raise InvalidFeedbackToken("token: span context is not 50 lowercase hex digits")
+    trace_id, span_id, flags = int(value[:32], 16), int(value[32:48], 16), int(value[48:], 16)
     return SpanContext(trace_id, span_id, is_remote=True, trace_flags=TraceFlags(flags))
 
 
@@ -97,13 +100,14 @@ def verify(token: object, secret: bytes | None, ttl: float, now: float | None = 
             raise InvalidFeedbackToken("token signature does not match: forged, altered or signed with another secret")
     try:
         body = json.loads(_unb64(payload))
-    except (binascii.Error, ValueError, UnicodeDecodeError):
+    except (binascii.Error, ValueError, UnicodeDecodeError, RecursionError):
+        # RecursionError: a payload of nested brackets.
         raise InvalidFeedbackToken("token payload is not valid base64url JSON") from None
     if not isinstance(body, dict):
         raise InvalidFeedbackToken("token payload is not a JSON object")
     issued = body.get("i")
-    if not isinstance(issued, int):
-        raise InvalidFeedbackToken("token: issue time is missing")
+    if not isinstance(issued, int) or isinstance(issued, bool) or not 0 <= issued < _MAX_ISSUED:
+        raise InvalidFeedbackToken("token: issue time is missing or not a time")
     current = now if now is not None else time.time()
     if ttl > 0 and current - issued > ttl:
         raise InvalidFeedbackToken(f"token expired: issued {int(current - issued)} s ago, valid for {int(ttl)} s")
