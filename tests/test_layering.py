@@ -24,7 +24,8 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 
-from helpers import drain, resolve, total_count
+from helpers import counter_value, drain, resolve, total_count
+from otel_llmperf.instruments import LLMPERF_USAGE_COST
 from otel_llmperf.layering import SUPPRESS_LANGUAGE_MODEL_INSTRUMENTATION, foreign_layer
 
 MESSAGES = [{"role": "user", "content": "Say hello"}]
@@ -106,9 +107,11 @@ async def test_another_layer_outside_ours_records_the_call_alone(
     await call(client, stream)
     assert scopes(span_exporter) == [THEIRS]
     assert total_count(metric_reader, DURATION) == 0
+    if not stream:  # openai streams report no usage unless asked (stream_usage)
+        assert counter_value(metric_reader, LLMPERF_USAGE_COST) > 0  # what only we record goes on
 
 
-async def test_a_method_another_layer_already_wraps_is_left_to_it(
+async def test_a_method_another_layer_already_wraps_gets_ours_beneath_it(
     instrument: Any,
     other: OtherInstrumentation,
     client: Any,
@@ -116,16 +119,21 @@ async def test_a_method_another_layer_already_wraps_is_left_to_it(
     metric_reader: InMemoryMetricReader,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    other.instrument()  # wrapped before us: it would sit inside our layer, where no key silences it
-    with caplog.at_level(logging.WARNING, logger="otel_llmperf"):
+    other.instrument()  # wrapped before us: we go in beneath it, as if we had come first
+    owner, name = CREATE[0]
+    theirs = vars(owner)[name]
+    with caplog.at_level(logging.INFO, logger="otel_llmperf"):
         instrument()
+    assert vars(owner)[name] is theirs  # their wrapper stays where they put it
     await call(client)
+    # They keep the span and the duration; we add the cost, which nobody else records.
     assert scopes(span_exporter) == [THEIRS]
     assert total_count(metric_reader, DURATION) == 0
-    (warning,) = [record.getMessage() for record in caplog.records if "already instrumented" in record.getMessage()]
-    assert "chat.completions.Completions.create (opentelemetry.instrumentation.fake_genai)" in warning
-    assert "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS" in warning
-    # Methods nobody else wrapped are still ours.
+    assert counter_value(metric_reader, LLMPERF_USAGE_COST) > 0
+    (note,) = [record.getMessage() for record in caplog.records if "already instrumented" in record.getMessage()]
+    assert "Completions.create (opentelemetry.instrumentation.fake_genai)" in note
+    assert "adds the cost" in note
+    # Methods nobody else wrapped are ours alone.
     await resolve(client.embeddings.create(model="text-embedding-3-small", input="hi"))
     assert total_count(metric_reader, DURATION, {"gen_ai.operation.name": "embeddings"}) == 1
 

@@ -45,6 +45,7 @@ from otel_llmperf.environment_variables import (
     OTEL_PYTHON_LLMPERF_PRICES,
     OTEL_PYTHON_LLMPERF_PROVIDER_HOSTS,
     OTEL_PYTHON_LLMPERF_REDACTOR,
+    OTEL_PYTHON_LLMPERF_SDK_SPANS,
     OTEL_PYTHON_LLMPERF_STREAM_USAGE,
     OTEL_PYTHON_LLMPERF_USER_ID_KEY,
     OTEL_PYTHON_LLMPERF_VARIANT,
@@ -75,6 +76,8 @@ class Settings:
     capture_content: bool = False
     content_max_length: int = DEFAULT_CONTENT_MAX_LENGTH
     stream_usage: bool = False
+    # Whether an SDK that traces itself (anthropic) keeps its own span beside the one that records the call.
+    sdk_spans: bool = False
     chunk_metrics: bool = True
     provider_hosts: Mapping[str, str] = field(default_factory=dict)
     service_name: str | None = None
@@ -266,6 +269,7 @@ _KWARGS = frozenset(
         "capture_content",
         "content_max_length",
         "stream_usage",
+        "sdk_spans",
         "chunk_metrics",
         "provider_hosts",
         "service_name",
@@ -334,6 +338,7 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) ->
             10**7,
         ),
         stream_usage=parse_bool(*source("stream_usage", OTEL_PYTHON_LLMPERF_STREAM_USAGE), False),
+        sdk_spans=parse_bool(*source("sdk_spans", OTEL_PYTHON_LLMPERF_SDK_SPANS), False),
         chunk_metrics=parse_bool(*source("chunk_metrics", OTEL_PYTHON_LLMPERF_CHUNK_METRICS), True),
         provider_hosts=parse_provider_hosts(source("provider_hosts", OTEL_PYTHON_LLMPERF_PROVIDER_HOSTS)[1]),
         service_name=source("service_name", OTEL_SERVICE_NAME)[1],

@@ -18,6 +18,16 @@ when the caller did not set ``stream_options``, and hides that extra chunk from 
 Default: ``false``. Keyword: ``stream_usage``.
 """
 
+OTEL_PYTHON_LLMPERF_SDK_SPANS = "OTEL_PYTHON_LLMPERF_SDK_SPANS"
+"""
+.. envvar:: OTEL_PYTHON_LLMPERF_SDK_SPANS
+
+``true`` keeps the span an SDK that traces itself (anthropic) starts for each call, as a child
+of the span that records the call. By default that SDK span is not started while otel-llmperf
+or another GenAI instrumentation records the call, so each call has one GenAI CLIENT span; the
+SDK's requests still carry the trace context. Default: ``false``. Keyword: ``sdk_spans``.
+"""
+
 OTEL_PYTHON_LLMPERF_CONTENT_MAX_LENGTH = "OTEL_PYTHON_LLMPERF_CONTENT_MAX_LENGTH"
 """
 .. envvar:: OTEL_PYTHON_LLMPERF_CONTENT_MAX_LENGTH

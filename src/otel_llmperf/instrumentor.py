@@ -9,34 +9,49 @@ uses the same classes.
 
 from __future__ import annotations
 
+import copy
 import functools
 import importlib
 from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from opentelemetry import context as otel_context
 from opentelemetry import metrics, trace
 
 # opentelemetry-instrumentation ships no type information for BaseInstrumentor.
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
+from opentelemetry.instrumentation.utils import is_instrumentation_enabled
+from opentelemetry.metrics import NoOpHistogram
 from opentelemetry.semconv.schemas import Schemas
+from opentelemetry.trace import NonRecordingSpan, NoOpTracer
 from wrapt import wrap_function_wrapper
 
 from otel_llmperf import _errors, experiments, setup, signals
 from otel_llmperf.config import Settings, load_settings
 from otel_llmperf.instruments import Instruments
-from otel_llmperf.invocation import Telemetry
-from otel_llmperf.layering import foreign_layer
+from otel_llmperf.invocation import _ACTIVE, Invocation, Telemetry
+from otel_llmperf.layering import (
+    SelfTracing,
+    another_layer_records,
+    foreign_layer,
+    foreign_layer_above,
+    is_our_layer,
+    remove_layer,
+    splice_under,
+    stand_sdk_span_aside,
+)
 from otel_llmperf.providers import hosts
 from otel_llmperf.providers.anthropic import ADAPTER as ANTHROPIC_ADAPTER
-from otel_llmperf.providers.base import PatchTarget, ProviderAdapter
+from otel_llmperf.providers.anthropic import SELF_TRACING as ANTHROPIC_SELF_TRACING
+from otel_llmperf.providers.base import Api, PatchTarget, ProviderAdapter
 from otel_llmperf.providers.bedrock import ADAPTER as BEDROCK_ADAPTER
 from otel_llmperf.providers.cohere import ADAPTER as COHERE_ADAPTER
 from otel_llmperf.providers.google_genai import ADAPTER as GOOGLE_GENAI_ADAPTER
 from otel_llmperf.providers.mistral import ADAPTER as MISTRAL_ADAPTER
 from otel_llmperf.providers.openai import ADAPTER as OPENAI_ADAPTER
 from otel_llmperf.version import __version__
-from otel_llmperf.wrappers import make_wrapper
+from otel_llmperf.wrappers import Wrapper, make_wrapper
 
 _logger = _errors.logger("otel_llmperf")
 SCOPE = "otel_llmperf"
@@ -49,40 +64,123 @@ class _Patch:
     owner: Any
     name: str
     original: Any
-    wrapper: Any
+    wrapper: Any = None
+    under: str | None = None  # the GenAI instrumentation we were spliced in beneath, if any
+    retired: bool = False  # uninstrumented; the wrapper passes calls through if anything still reaches it
 
 
 class _TakenByAnotherLayer(Exception):
-    """The SDK method is already wrapped by another GenAI instrumentation, which records its calls."""
+    """The SDK method is wrapped by another GenAI instrumentation in a way we cannot layer beneath."""
 
 
-def _apply(target: PatchTarget, wrapper: Any) -> _Patch:
+class _CompanionTracer(NoOpTracer):
+    """Gives a call no span of its own: the other layer's span stays the call's only one."""
+
+    def start_span(self, *args: Any, **kwargs: Any) -> NonRecordingSpan:
+        """A non-recording span carrying the current span context (feedback links to it)."""
+        return NonRecordingSpan(trace.get_current_span().get_span_context())
+
+
+class _CompanionTelemetry(Telemetry):
+    """Records what only otel-llmperf records (cost, time per output token, feedback, call log).
+
+    Another GenAI instrumentation records the call's span, duration, token usage and chunk
+    metrics under the same names; recording them again would count the call twice.
+    """
+
+    __slots__ = ()
+
+    def begin(self, api: Api, instance: Any, kwargs: dict[str, Any]) -> Invocation | None:
+        """Start the companion record of a call another layer records."""
+        if not self.enabled or not is_instrumentation_enabled() or otel_context.get_value(_ACTIVE):
+            return None
+        try:
+            return Invocation(self, api, instance, kwargs)
+        except Exception as error:
+            _errors.report("starting a call", error)
+            return None
+
+
+def _companion_of(telemetry: Telemetry) -> Telemetry:
+    companion = copy.copy(telemetry)
+    companion.__class__ = _CompanionTelemetry
+    companion.tracer = _CompanionTracer()
+    instruments = copy.copy(telemetry.instruments)
+    silent = NoOpHistogram("unused")
+    instruments.duration = instruments.token_usage = silent
+    instruments.time_to_first_chunk = instruments.time_per_output_chunk = silent
+    companion.instruments = instruments
+    return companion
+
+
+def _dispatch(patch: _Patch, full: Wrapper, companion: Wrapper) -> Wrapper:
+    namespace = vars(patch.owner)  # a live view of the class dictionary
+    name = patch.name
+
+    def layered(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        if patch.retired:
+            # An instrumentation that saved our wrapper before wrapping puts it back when removed
+            # (the contrib google-genai one does): the first call through it restores the original.
+            if is_our_layer(namespace.get(name), patch.wrapper):
+                setattr(patch.owner, name, patch.original)
+            return wrapped(*args, **kwargs)
+        # Another GenAI layer wraps ours (its span need not be current: OpenLLMetry's is not),
+        # or its span or key says it records this call: it keeps the span and gen_ai.* metrics.
+        attribute = namespace.get(name)
+        if (
+            attribute is not patch.wrapper and foreign_layer_above(attribute, patch.wrapper) is not None
+        ) or another_layer_records():
+            return companion(wrapped, instance, args, kwargs)
+        return full(wrapped, instance, args, kwargs)
+
+    return layered
+
+
+def _owner(target: PatchTarget) -> tuple[Any, str]:
     module = importlib.import_module(target.module)
     owner_path, _, name = target.attribute.rpartition(".")
     owner = functools.reduce(getattr, owner_path.split("."), module)
     if name not in vars(owner):
         raise AttributeError(f"{owner_path} defines no {name} of its own")
-    original = vars(owner)[name]
-    other = foreign_layer(original)
+    return owner, name
+
+
+def _apply(target: PatchTarget, telemetry: Telemetry, companion: Telemetry) -> _Patch:
+    owner, name = _owner(target)
+    current = vars(owner)[name]
+    patch = _Patch(owner, name, current)
+    layered = _dispatch(patch, make_wrapper(telemetry, target), make_wrapper(companion, target))
+    other = foreign_layer(current)
     if other is not None:
-        raise _TakenByAnotherLayer(f"{target.module}.{target.attribute} ({other})")
-    wrap_function_wrapper(owner, name, wrapper)
-    return _Patch(owner, name, original, vars(owner)[name])
+        # Beneath the other instrumentation, right above the SDK's function: the same chain as
+        # when we came first, so calls and every order of removal behave the same.
+        wrapper = splice_under(current, layered)
+        if wrapper is None:
+            raise _TakenByAnotherLayer(f"{target.module}.{target.attribute} ({other})")
+        patch.original, patch.wrapper, patch.under = wrapper.__wrapped__, wrapper, other
+        return patch
+    wrap_function_wrapper(owner, name, layered)
+    patch.wrapper = vars(owner)[name]
+    return patch
 
 
-def _restore(patch: _Patch) -> bool:
-    # Restore the very object we replaced, but only if nobody wrapped on top of us since;
-    # removing our layer from under theirs would silently drop theirs.
-    if vars(patch.owner).get(patch.name) is patch.wrapper:
-        setattr(patch.owner, patch.name, patch.original)
-        return True
-    return False
+def _guard_sdk_spans(self_tracing: SelfTracing) -> _Patch | None:
+    try:
+        owner = importlib.import_module(self_tracing.module)
+    except ImportError:
+        return None
+    original = vars(owner).get(self_tracing.function)
+    if original is None:
+        return None  # an SDK version that does not trace itself
+    wrap_function_wrapper(owner, self_tracing.function, stand_sdk_span_aside)
+    return _Patch(owner, self_tracing.function, original, vars(owner)[self_tracing.function])
 
 
 class LLMPerfInstrumentor(BaseInstrumentor):  # type: ignore[misc]
     """Base of the per-provider instrumentors; a subclass only names its adapter."""
 
     adapter: ClassVar[ProviderAdapter]
+    self_tracing: ClassVar[SelfTracing | None] = None
 
     def instrumentation_dependencies(self) -> Collection[str]:
         """The SDK versions this instrumentor supports."""
@@ -109,27 +207,40 @@ class LLMPerfInstrumentor(BaseInstrumentor):  # type: ignore[misc]
             settings,
             self.adapter,
         )
-        self._telemetry = telemetry
+        companion = _companion_of(telemetry)
+        self._telemetries = (telemetry, companion)
         self._patches: list[_Patch] = []
         skipped = []
         taken = []
         for target in self.adapter.patch_targets():
             try:
-                self._patches.append(_apply(target, make_wrapper(telemetry, target)))
+                self._patches.append(_apply(target, telemetry, companion))
             except (ImportError, AttributeError) as error:
                 skipped.append(f"{target.module}.{target.attribute} ({error})")
             except _TakenByAnotherLayer as error:
                 taken.append(str(error))
         if skipped:
             _logger.debug("%s: not in this SDK version, not instrumented: %s", self.adapter.name, "; ".join(skipped))
+        beneath = [f"{patch.owner.__qualname__}.{patch.name} ({patch.under})" for patch in self._patches if patch.under]
+        if beneath:
+            _logger.info(
+                "%s: already instrumented by another GenAI instrumentation, which keeps recording the span, "
+                "duration, token usage and chunk metrics of these calls; otel-llmperf adds the cost, the time "
+                "per output token and the call for feedback: %s",
+                self.adapter.name,
+                "; ".join(beneath),
+            )
         if taken:
             _logger.warning(
-                "%s: already instrumented by another GenAI instrumentation, which records these calls; "
-                "otel-llmperf leaves them alone so they are not counted twice: %s. To measure them with "
-                "otel-llmperf, disable the other instrumentation (OTEL_PYTHON_DISABLED_INSTRUMENTATIONS).",
+                "%s: already instrumented by another GenAI instrumentation that otel-llmperf cannot layer "
+                "beneath, which records these calls; otel-llmperf leaves them alone so they are not counted "
+                "twice, and records no cost, time per output token or feedback link for them: %s. To measure "
+                "them with otel-llmperf, disable the other instrumentation (OTEL_PYTHON_DISABLED_INSTRUMENTATIONS).",
                 self.adapter.name,
                 "; ".join(taken),
             )
+        guard = _guard_sdk_spans(self.self_tracing) if self.self_tracing and not settings.sdk_spans else None
+        self._sdk_span_guard = guard
         if not kwargs.get("quiet"):
             _logger.info(
                 "otel-llmperf %s: instrumented %s %s (%d methods); %s; content capture %s; stream usage %s",
@@ -143,15 +254,23 @@ class LLMPerfInstrumentor(BaseInstrumentor):  # type: ignore[misc]
             )
 
     def _uninstrument(self, **kwargs: Any) -> None:
-        for patch in reversed(getattr(self, "_patches", [])):
-            if not _restore(patch):
-                self._telemetry.enabled = False  # our layer stays, but passes calls straight through
+        # Whatever stays reachable (a binding of ours that another instrumentation saved and puts
+        # back later) passes calls straight through from now on.
+        for telemetry in getattr(self, "_telemetries", ()):
+            telemetry.enabled = False
+        guard = getattr(self, "_sdk_span_guard", None)
+        patches = getattr(self, "_patches", [])
+        for patch in reversed([*patches, *([guard] if guard else [])]):
+            patch.retired = True
+            if not remove_layer(patch.owner, patch.name, patch.wrapper, patch.original):
                 _logger.warning(
-                    "%s.%s was wrapped again after otel-llmperf; leaving both wrappers in place, ours disabled",
+                    "%s.%s is wrapped above otel-llmperf by something that is no wrapt proxy; leaving our "
+                    "layer in place, disabled",
                     getattr(patch.owner, "__qualname__", patch.owner),
                     patch.name,
                 )
         self._patches = []
+        self._sdk_span_guard = None
         if not kwargs.get("quiet"):
             experiments.stop_propagating()
 
@@ -178,6 +297,7 @@ class AnthropicInstrumentor(LLMPerfInstrumentor):
     """Instruments the ``anthropic`` SDK."""
 
     adapter = ANTHROPIC_ADAPTER
+    self_tracing = ANTHROPIC_SELF_TRACING
 
 
 class GoogleGenAIInstrumentor(LLMPerfInstrumentor):

@@ -1,26 +1,38 @@
 # SPDX-License-Identifier: Apache-2.0
 """Living next to other GenAI instrumentations: every LLM call is recorded once.
 
-Three layers can see the same call: otel-llmperf, another instrumentation of the same SDK
-(the OpenTelemetry contrib ``openai-v2``, OpenLLMetry, OpenLIT, ...), and a framework that
-records the LLM call itself and then calls an instrumented SDK. The rules:
+Four layers can see the same call: otel-llmperf, another instrumentation of the same SDK
+(the OpenTelemetry contrib ``google-genai`` or ``openai-v2``, OpenLLMetry, OpenLIT, ...), the
+SDK's own tracing (anthropic >= 1.14 traces itself through the global tracer provider), and
+a framework that records the LLM call itself and then calls an instrumented SDK. The rules:
 
-* Another layer already recording the call outside ours wins: its GenAI CLIENT span is the
-  current span, or it set ``suppress_language_model_instrumentation`` (OpenLLMetry's shared
-  context key). Our wrapper then passes the call straight through.
+* Another instrumentation of the same SDK method records the call: its CLIENT span and the
+  ``gen_ai.client.*`` metrics. Our wrapper always sits right above the SDK's function, under
+  any other GenAI instrumentation, whichever was installed first (installed after one, we
+  splice ourselves in beneath it). When another GenAI layer wraps ours, or its GenAI CLIENT
+  span is current, or it set ``suppress_language_model_instrumentation`` (OpenLLMetry's shared
+  context key), we record as a *companion*: no span and no ``gen_ai.*`` metrics, but what only
+  we record (the cost counter, ``llmperf.client.time_per_output_token``, the call for feedback
+  and the call log).
 * When we record, we set that same key, so cooperating layers inside ours stand aside.
-* An SDK method that another GenAI instrumentation has already wrapped is not wrapped again:
-  a layer inside ours could not be silenced from outside, so it keeps recording and we say
-  once which methods we left to it.
+* An SDK that traces itself is stood aside while a GenAI layer records the call (ours, or
+  another one we are a companion of): its span is not started, but its requests still carry
+  the trace context of the current span. ``sdk_spans=True`` keeps the SDK's span.
 * Our own layers (an instrumented method calling another, e.g. openai's ``stream()`` helper
   calling ``create``) are recorded by the outermost call, through a context key of our own.
+* Removal restores the SDK's original function objects in every order: removing our layer
+  from under another one splices it out of their chain, and a binding of our wrapper that
+  another instrumentation put back when it was removed is recognised as ours.
 """
 
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, Final
 
+import wrapt
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.semconv._incubating.attributes.gen_ai_attributes import (
@@ -33,6 +45,9 @@ from opentelemetry.trace import SpanKind
 
 SUPPRESS_LANGUAGE_MODEL_INSTRUMENTATION: Final = "suppress_language_model_instrumentation"
 """Context key (a plain string, as its users set it) that OpenLLMetry and frameworks sharing it honour."""
+
+# How deep a chain of wrappers is searched for ours: real chains are two or three layers.
+_MAX_LAYERS = 16
 
 # Module prefixes of instrumentations that record GenAI spans and metrics of the same names.
 # OpenInference and others with conventions of their own are not here: they record no
@@ -86,3 +101,86 @@ def foreign_layer(attribute: Any) -> str | None:
     if module.startswith(GENAI_INSTRUMENTATION_MODULES):
         return module
     return None
+
+
+def is_our_layer(attribute: Any, wrapper: Any) -> bool:
+    """Whether ``attribute`` is our wrapper, or the binding of it that a class-level lookup makes."""
+    # A peer's unwrap() puts back getattr(cls, name).__wrapped__: a BoundFunctionWrapper of ours.
+    return attribute is wrapper or (wrapper is not None and getattr(attribute, "_self_parent", None) is wrapper)
+
+
+def _inner(layer: Any) -> Any:
+    return getattr(layer, "__wrapped__", None) if isinstance(layer, wrapt.BaseObjectProxy) else None
+
+
+def foreign_layer_above(attribute: Any, wrapper: Any) -> str | None:
+    """The module of a GenAI instrumentation that wraps our ``wrapper`` in the class attribute, if one does."""
+    found = None
+    layer = attribute
+    for _ in range(_MAX_LAYERS):
+        if layer is None:
+            return None  # ours is not in this chain: nobody wraps it
+        if is_our_layer(layer, wrapper):
+            return found
+        found = found or foreign_layer(layer)
+        layer = _inner(layer)
+    return None
+
+
+def splice_under(attribute: Any, wrapper: Callable[..., Any]) -> Any:
+    """Insert our ``wrapper`` right above the SDK function at the bottom of a chain of wrapt layers.
+
+    Returns our FunctionWrapper, or ``None`` when the chain is not one of wrapt proxies.
+    """
+    layer = attribute
+    for _ in range(_MAX_LAYERS):
+        inner = _inner(layer)
+        if inner is None:
+            return None
+        if not isinstance(inner, wrapt.BaseObjectProxy):
+            ours = wrapt.FunctionWrapper(inner, wrapper)
+            layer.__wrapped__ = ours
+            return ours
+        layer = inner
+    return None
+
+
+def remove_layer(owner: Any, name: str, wrapper: Any, original: Any) -> bool:
+    """Take our ``wrapper`` out of ``owner.name``, wherever it now sits; False when it cannot be reached."""
+    attribute = vars(owner).get(name)
+    if attribute is original:
+        return True  # another instrumentation restored the function it had saved, which drops ours too
+    if is_our_layer(attribute, wrapper):
+        setattr(owner, name, original)
+        return True
+    # Another layer wraps ours: splice ours out of its chain, so its own removal restores the original.
+    layer = attribute
+    for _ in range(_MAX_LAYERS):
+        inner = _inner(layer)
+        if inner is None:
+            return False
+        if is_our_layer(inner, wrapper):
+            layer.__wrapped__ = original
+            return True
+        layer = inner
+    return False
+
+
+@dataclass(frozen=True)
+class SelfTracing:
+    """Where an SDK that traces itself starts the span of a call, and how its users turn that off."""
+
+    module: str
+    function: str
+    """A module-level function the SDK calls for each API call; it returns the span or ``None``."""
+    opt_out: str
+
+
+def stand_sdk_span_aside(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
+    """Wrapper of an SDK's span factory: no SDK span while a GenAI layer records the call."""
+    # Our calls, recorded or as a companion, set this key; so do OpenLLMetry and frameworks that record the call.
+    if otel_context.get_value(SUPPRESS_LANGUAGE_MODEL_INSTRUMENTATION):
+        # The span a dropping sampler would give: the SDK still sends the current trace context.
+        context = trace.get_current_span().get_span_context()
+        return trace.NonRecordingSpan(context) if context.is_valid else None
+    return wrapped(*args, **kwargs)

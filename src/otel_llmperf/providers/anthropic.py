@@ -32,6 +32,7 @@ from opentelemetry.semconv._incubating.attributes.gen_ai_attributes import (
     GenAiProviderNameValues,
 )
 
+from otel_llmperf.layering import SelfTracing
 from otel_llmperf.providers import hosts
 from otel_llmperf.providers._fields import count, field, given, number, positive_int, stop_sequences
 from otel_llmperf.providers.base import (
@@ -502,3 +503,11 @@ class AnthropicAdapter:
 
 
 ADAPTER = AnthropicAdapter()
+
+# anthropic (>= 1.14) starts a CLIENT span of its own for every API call, through the global
+# tracer provider unless told otherwise; both sync and async clients get it from this function.
+SELF_TRACING = SelfTracing(
+    "anthropic._base_client",
+    "start_api_call_span",
+    "ANTHROPIC_OPEN_TELEMETRY=false, or the client option open_telemetry=False",
+)
