@@ -24,14 +24,15 @@ from typing import Any, TypeVar, cast
 
 from wrapt import wrap_function_wrapper
 
-from otel_llmperf.labels import OVERFLOW, BoundedLabels, check_label
+from otel_llmperf.labels import OVERFLOW, VARIANTS, check_label
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 
 _CURRENT: ContextVar[str | None] = ContextVar("otel_llmperf_variant", default=None)
 _OUTER: ContextVar[tuple[str | None, ...]] = ContextVar("otel_llmperf_outer_variants", default=())
 _default: str | None = None
-_names = BoundedLabels("llmperf.variant", 16)
+# Shared with feedback tokens and evaluations: one cap per label key.
+_names = VARIANTS
 
 
 def configure(default: str | None, max_variants: int) -> None:
