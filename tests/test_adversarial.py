@@ -40,7 +40,7 @@ def recorded(reader: InMemoryMetricReader, log_exporter: Any) -> int:
 
 def rejected(error: type[Exception], function: Any, *args: Any, **kwargs: Any) -> str:
     """Call ``function``, expecting exactly ``error``; return its message, checked to be short."""
-    with pytest.raises(Exception) as caught:  # noqa: PT011 - the exact type is asserted below
+    with pytest.raises(Exception) as caught:  # the exact type is asserted below
         function(*args, **kwargs)
     assert isinstance(caught.value, error), f"{type(caught.value).__name__}: {caught.value}"
     message = str(caught.value)
@@ -326,3 +326,14 @@ def test_tokens_issued_here_for_any_record_verify_here(instrument: Any) -> None:
     instrument()
     token = issue(CallRecord("m" * 256, "openai", "chat", "b", None, "r" * 256), None)
     assert record_feedback("thumbs", True, token=token).model == "m" * 256
+
+
+LIMIT_VALUES: list[Any] = ["lots", -1, 0, 10**400, 10**5000, 1.5, [1, 2], {"a": 1}, "1" * 5000, HUGE]
+
+
+@pytest.mark.parametrize("value", LIMIT_VALUES, ids=[f"limit-{i}" for i in range(len(LIMIT_VALUES))])
+def test_bad_limit_keywords_warn_and_fall_back_never_raise(instrument: Any, value: Any) -> None:
+    from otel_llmperf import labels
+
+    instrument(max_models=value, max_label_values=value, max_variants=value)
+    assert (labels.REQUEST_MODELS.limit, labels.SERVER_ADDRESSES.limit, labels.VARIANTS.limit) == (100, 100, 16)

@@ -7,6 +7,7 @@ memory stays bounded however many distinct values arrive (measured with tracemal
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import logging
 import tracemalloc
@@ -55,7 +56,9 @@ def longest_label(reader: InMemoryMetricReader) -> int:
 async def chat(client: Any, model: str, stream: bool) -> None:
     if stream:
         await drain(
-            await resolve(client.chat.completions.create(model=model, messages=MESSAGES, stream=True, extra_headers=FAST))
+            await resolve(
+                client.chat.completions.create(model=model, messages=MESSAGES, stream=True, extra_headers=FAST)
+            )
         )
     else:
         await resolve(client.chat.completions.create(model=model, messages=MESSAGES, extra_headers=FAST))
@@ -80,9 +83,9 @@ async def test_huge_and_many_model_names_stay_within_the_caps(
 
     requested = label_values(metric_reader, "gen_ai.request.model")[DURATION]
     responded = label_values(metric_reader, "gen_ai.response.model")[DURATION]
-    assert requested == {"m" * MAX_VALUE_LENGTH} | {f"arn:aws:bedrock:us-east-1:123456789012:model/x@{i}" for i in range(3)} | {
-        OVERFLOW
-    }
+    assert requested == {"m" * MAX_VALUE_LENGTH} | {
+        f"arn:aws:bedrock:us-east-1:123456789012:model/x@{i}" for i in range(3)
+    } | {OVERFLOW}
     assert len(responded) <= 5 and OVERFLOW in responded
     assert longest_label(metric_reader) <= MAX_VALUE_LENGTH
     names = {span.name for span in spans(span_exporter)}
@@ -91,7 +94,9 @@ async def test_huge_and_many_model_names_stay_within_the_caps(
     last = spans(span_exporter)[-2]
     assert last.name == f"chat {OVERFLOW}"
     assert last.attributes["gen_ai.request.model"] == "arn:aws:bedrock:us-east-1:123456789012:model/x@7"
-    assert all(len(str(value)) <= MAX_VALUE_LENGTH for span in spans(span_exporter) for value in span.attributes.values())
+    assert all(
+        len(str(value)) <= MAX_VALUE_LENGTH for span in spans(span_exporter) for value in span.attributes.values()
+    )
     assert caplog.text.count("distinct gen_ai.request.model values") == 1
     assert len(caplog.text) < 5000
 
@@ -103,10 +108,8 @@ async def test_server_addresses_are_capped(
     port = fake_server.base_url.split(":")[2].split("/")[0]
     for host in ("127.0.0.1", "localhost", "127.0.0.1.nip.invalid"):
         client = make_client(mode, f"http://{host}:{port}/v1")
-        try:
+        with contextlib.suppress(Exception):  # an unresolvable host still records its call
             await resolve(client.chat.completions.create(model="m", messages=MESSAGES, extra_headers=FAST))
-        except Exception:  # noqa: BLE001 - an unresolvable host still records its call
-            pass
     addresses = label_values(metric_reader, "server.address")[DURATION]
     assert addresses == {"127.0.0.1", "localhost", OVERFLOW}
 
@@ -174,7 +177,12 @@ def test_forged_unsigned_tokens_are_capped_per_field_and_never_take_the_applicat
         values = {**base, field: f"forged{index}"}
         record = CallRecord(values["m"], values["p"], values["o"], values["v"], None, f"r{index}")
         record_feedback("thumbs", True, token=issue(record, None))
-    key = {"m": "gen_ai.request.model", "p": "gen_ai.provider.name", "o": "gen_ai.operation.name", "v": "llmperf.variant"}
+    key = {
+        "m": "gen_ai.request.model",
+        "p": "gen_ai.provider.name",
+        "o": "gen_ai.operation.name",
+        "v": "llmperf.variant",
+    }
     seen = label_values(metric_reader, key[field])["llmperf.feedback"]
     assert len(seen) == 6 and OVERFLOW in seen
     assert variant("app-variant-2").name == "app-variant-2"  # forged tokens took none of the application's slots

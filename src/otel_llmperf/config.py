@@ -304,6 +304,9 @@ def _as_text(value: Any) -> str:
         return ",".join(f"{key}={item}" for key, item in value.items())
     if isinstance(value, (list, tuple, set, frozenset)):
         return ",".join(str(item) for item in value)
+    if isinstance(value, int) and value.bit_length() > 64:
+        # str() of an int over 4300 digits raises; no setting takes such a number anyway.
+        return f"<integer of {value.bit_length()} bits>"
     return str(value)
 
 
