@@ -308,7 +308,9 @@ def test_removing_both_in_any_order_restores_the_sdk_functions(
         assert vars(owner)[name] is original, f"{owner.__qualname__}.{name}"
 
 
-def test_a_peer_removed_from_above_ours_leaves_ours_recording(peer: Peer, layers: Layers, telemetry: Telemetry) -> None:
+async def test_a_peer_removed_from_above_ours_leaves_ours_recording(
+    peer: Peer, layers: Layers, telemetry: Telemetry, sdk_client: Any
+) -> None:
     layers.install("ours")
     ours = {(owner, name): vars(owner)[name] for owner, name in peer.methods}
     layers.install("peer")
@@ -317,6 +319,9 @@ def test_a_peer_removed_from_above_ours_leaves_ours_recording(peer: Peer, layers
         attribute = vars(owner)[name]
         # Our wrapper, or the binding of it the peer's unwrap() put back: either way still ours.
         assert attribute is wrapper or attribute._self_parent is wrapper, f"{owner.__qualname__}.{name}"
+    await peer.call(sdk_client, False)
+    assert [span.instrumentation_scope.name for span in telemetry.genai_client_spans()] == ["otel_llmperf"]
+    assert telemetry.duration_records() == 1
 
 
 def test_our_wrapper_put_back_by_a_snapshot_restores_the_original_on_its_first_call(
