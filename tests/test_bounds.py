@@ -263,3 +263,15 @@ def test_limits_are_settings_with_environment_variables(monkeypatch: pytest.Monk
     assert (load_settings(environ).max_models, load_settings(environ).max_label_values) == (7, 9)
     assert load_settings(environ, max_models=3).max_models == 3
     assert load_settings({"OTEL_PYTHON_LLMPERF_MAX_MODELS": "lots"}).max_models == 100
+
+
+async def test_the_sdk_gets_the_original_model_name_however_long(
+    instrument: Callable[..., None], fresh_server: Any, mode: str, metric_reader: InMemoryMetricReader
+) -> None:
+    instrument(max_models=1)
+    client = make_client(mode, fresh_server.base_url)
+    await resolve(client.chat.completions.create(model="first", messages=MESSAGES, extra_headers=FAST))
+    huge = "arn:aws:bedrock:us-east-1:123456789012:inference-profile/us.anthropic.claude@v2:0" + "/x" * 50_000
+    await resolve(client.chat.completions.create(model=huge, messages=MESSAGES, extra_headers=FAST))
+    assert fresh_server.stats()["last_body"]["/v1/chat/completions"]["model"] == huge
+    assert label_values(metric_reader, "gen_ai.request.model")[DURATION] == {"first", OVERFLOW}
