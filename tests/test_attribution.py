@@ -115,6 +115,47 @@ def test_shared_pool_of_many_workers_tags_each_task_by_its_submitter(
     assert calls_by_model(metric_reader) == {"expect-none": 8, "expect-a": 8, "expect-b": 8}
 
 
+def test_concurrent_submitters_in_different_variants_share_a_pool(
+    embed: Callable[[str | None], None], metric_reader: InMemoryMetricReader
+) -> None:
+    """Stress: threads in different variants (and none) submit at once to one shared pool."""
+    names = [None, "a", "b", "c"]
+    per_submitter = 60
+    seen: list[tuple[str | None, str | None]] = []
+
+    def task(name: str | None, index: int) -> None:
+        seen.append((name, otel_llmperf.current_variant()))
+        if index % 15 == 0:
+            embed(name)
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        started = threading.Barrier(4)
+        with variant("x"):  # all four workers start inside a variant none of the tasks below has
+            list(pool.map(lambda _: started.wait(10), range(4)))
+
+        def submitter(name: str | None) -> None:
+            futures = [pool.submit(task, name, index) for index in range(per_submitter)]
+            for future in futures:
+                future.result(10)
+
+        def run(name: str | None) -> None:
+            if name is None:
+                submitter(None)
+            else:
+                with variant(name):
+                    submitter(name)
+
+        threads = [threading.Thread(target=run, args=(name,)) for name in names]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+    assert len(seen) == len(names) * per_submitter
+    assert [pair for pair in seen if pair[0] != pair[1]] == []
+    assert misattributed(metric_reader) == []
+    assert calls_by_model(metric_reader) == {expected(name): per_submitter // 15 for name in names}
+
+
 def test_nested_pools(embed: Callable[[str | None], None], metric_reader: InMemoryMetricReader) -> None:
     with ThreadPoolExecutor(max_workers=2) as inner, ThreadPoolExecutor(max_workers=2) as outer:
         with variant("x"):  # the inner pool's workers start inside "x"
@@ -205,8 +246,8 @@ def feedback_counts(reader: InMemoryMetricReader, name: str) -> Counter[tuple[An
 
 @pytest.mark.parametrize(
     "sampler",
-    [ALWAYS_OFF, ALWAYS_ON, ParentBased(TraceIdRatioBased(0.5))],
-    ids=["always_off", "always_on", "parent_based_ratio_0.5"],
+    [ALWAYS_OFF, ALWAYS_ON, ParentBased(TraceIdRatioBased(0.5)), TraceIdRatioBased(0.5)],
+    ids=["always_off", "always_on", "parent_based_ratio_0.5", "ratio_0.5"],
 )
 def test_feedback_in_the_request_span_finds_the_call_whatever_the_sampling(
     sampler: Sampler,
@@ -229,7 +270,7 @@ def test_feedback_in_the_request_span_finds_the_call_whatever_the_sampling(
             record_feedback("thumbs", True)
             record_evaluation("relevance", score=0.5)
     client.close()
-    if isinstance(sampler, ParentBased):
+    if sampler not in (ALWAYS_ON, ALWAYS_OFF):  # ratio samplers: some request spans of each kind
         assert 0 < sampled < calls
     assert calls_by_model(metric_reader) == {"expect-a": calls // 2, "expect-b": calls // 2}
     want = {(expected("a"), "a"): calls // 2, (expected("b"), "b"): calls // 2}
