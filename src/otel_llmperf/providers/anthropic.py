@@ -17,7 +17,7 @@ from __future__ import annotations
 import functools
 import importlib
 import json
-from collections.abc import Callable, Mapping, MutableMapping, Sequence
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from opentelemetry.semconv._incubating.attributes.gen_ai_attributes import (
@@ -36,12 +36,12 @@ from otel_llmperf.layering import SelfTracing
 from otel_llmperf.providers import hosts
 from otel_llmperf.providers._fields import count, field, given, number, positive_int, stop_sequences
 from otel_llmperf.providers.base import (
+    Adapter,
     Api,
     Attributes,
     ChunkKind,
     Messages,
     PatchTarget,
-    RequestInfo,
     ResponseInfo,
     ResultKind,
     Usage,
@@ -452,30 +452,22 @@ def _body_read(raw: Any) -> bool:
         return False
 
 
-class AnthropicAdapter:
-    """The Anthropic SDK, ``anthropic >= 0.40``, including its Bedrock and Vertex clients."""
+class AnthropicAdapter(Adapter):
+    """The Anthropic SDK, ``anthropic >= 0.40``, including its Bedrock and Vertex clients.
+
+    Streams are returned directly and always report usage.
+    """
 
     name = "llmperf_anthropic"
     package = "anthropic"
     requirement = "anthropic >= 0.40"
+    targets = PATCH_TARGETS
 
-    def patch_targets(self) -> Sequence[PatchTarget]:
-        """Every wrapped method, sync and async."""
-        return PATCH_TARGETS
-
-    def request_info(self, api: Api, instance: Any, kwargs: Mapping[str, Any]) -> RequestInfo:
-        """Operation, provider, model, server (from the client's base URL) and stream flag."""
+    def server(self, instance: Any, kwargs: Mapping[str, Any]) -> tuple[str | None, int | None, str]:
+        """The client's host and port, and the provider by its client class and host."""
         client = getattr(instance, "_client", None)
         address, port, _ = hosts.describe(getattr(client, "base_url", None), type(client).__name__)
-        model = kwargs.get("model")
-        return RequestInfo(
-            operation=api.operation,
-            provider=provider_name(client, address),
-            request_model=model if isinstance(model, str) else None,
-            server_address=address,
-            server_port=port,
-            stream=kwargs.get("stream") is True,
-        )
+        return address, port, provider_name(client, address)
 
     def result_kind(self, result: Any) -> ResultKind:
         """Parsed model, sync/async stream, or a raw response with its body read or still streaming."""
@@ -492,14 +484,6 @@ class AnthropicAdapter:
             # with_raw_response reads the body before returning; with_streaming_response does not.
             return ResultKind.RAW_READ if _body_read(result) else ResultKind.RAW_UNREAD
         return ResultKind.PARSED
-
-    def nested_stream(self, result: Any) -> tuple[MutableMapping[str, Any], str] | None:
-        """Anthropic streams are returned directly, never nested."""
-        return None
-
-    def with_stream_usage(self, kwargs: dict[str, Any]) -> dict[str, Any] | None:
-        """Nothing to ask for: Anthropic streams always report usage."""
-        return None
 
 
 ADAPTER = AnthropicAdapter()

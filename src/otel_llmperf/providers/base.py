@@ -152,3 +152,55 @@ class ProviderAdapter(Protocol):
     def nested_stream(self, result: Any) -> tuple[MutableMapping[str, Any], str] | None:
         """Where a NESTED_STREAM result keeps its stream: (container, key)."""
         ...
+
+
+class Adapter:
+    """The shared shape of a :class:`ProviderAdapter`: an adapter sets its data and :meth:`server`.
+
+    ``request_info`` reads the model from the ``model_argument`` keyword and the stream flag from
+    ``stream=True``, or, for an SDK whose streaming method is a method of its own, from whether the
+    call's Api is ``stream_api``. Results are parsed responses or plain (async) iterators, never
+    nested, and streams report usage unasked; adapters of SDKs that differ override those methods.
+    """
+
+    name: str
+    package: str
+    requirement: str
+    targets: tuple[PatchTarget, ...] = ()
+    model_argument = "model"
+    stream_api: Api | None = None
+
+    def patch_targets(self) -> Sequence[PatchTarget]:
+        """The methods to wrap, sync and async."""
+        return self.targets
+
+    def server(self, instance: Any, kwargs: Mapping[str, Any]) -> tuple[str | None, int | None, str]:
+        """(server.address, server.port, gen_ai.provider.name) of a call on ``instance``."""
+        raise NotImplementedError
+
+    def request_model(self, kwargs: Mapping[str, Any]) -> str | None:
+        """The model the call asks for."""
+        model = kwargs.get(self.model_argument)
+        return model if isinstance(model, str) else None
+
+    def request_info(self, api: Api, instance: Any, kwargs: Mapping[str, Any]) -> RequestInfo:
+        """Operation, provider, model, server and streaming flag of one call."""
+        address, port, provider = self.server(instance, kwargs)
+        stream = api is self.stream_api if self.stream_api is not None else kwargs.get("stream") is True
+        return RequestInfo(api.operation, provider, self.request_model(kwargs), address, port, stream)
+
+    def result_kind(self, result: Any) -> ResultKind:
+        """A sync or async iterator is a stream; anything else a parsed response."""
+        if hasattr(result, "__next__"):
+            return ResultKind.STREAM
+        if hasattr(result, "__anext__"):
+            return ResultKind.ASYNC_STREAM
+        return ResultKind.PARSED
+
+    def with_stream_usage(self, kwargs: dict[str, Any]) -> dict[str, Any] | None:
+        """Nothing to ask for: the stream reports its usage unasked."""
+        return None
+
+    def nested_stream(self, result: Any) -> tuple[MutableMapping[str, Any], str] | None:
+        """The stream is returned directly, never nested."""
+        return None

@@ -23,7 +23,6 @@ import importlib
 import json
 from collections.abc import Callable, Mapping, MutableMapping, Sequence
 from typing import Any
-from urllib.parse import urlsplit
 
 from opentelemetry.semconv._incubating.attributes.aws_attributes import AWS_BEDROCK_GUARDRAIL_ID, AWS_REQUEST_ID
 from opentelemetry.semconv._incubating.attributes.gen_ai_attributes import (
@@ -41,14 +40,15 @@ from opentelemetry.semconv._incubating.attributes.gen_ai_attributes import (
     GenAiProviderNameValues,
 )
 
+from otel_llmperf.providers import hosts
 from otel_llmperf.providers._fields import count, field, number, positive_int, stop_sequences
 from otel_llmperf.providers.base import (
+    Adapter,
     Api,
     Attributes,
     ChunkKind,
     Messages,
     PatchTarget,
-    RequestInfo,
     ResponseInfo,
     ResultKind,
     Usage,
@@ -68,7 +68,6 @@ BODY = "llmperf.body"
 MAX_PARSED_BODY = 1 << 20
 _CAPTURE_LIMIT = 1 << 20  # characters of streamed output kept for content capture
 _ELIDED = "data:(inline content elided)"
-_DEFAULT_PORTS = {"https": 443, "http": 80}
 
 # Bedrock's (and its models') stop reasons in the semconv output-message vocabulary. The span's
 # gen_ai.response.finish_reasons keeps the provider's own words; unknown reasons pass through.
@@ -738,18 +737,6 @@ PATCH_TARGETS: tuple[PatchTarget, ...] = (
 
 
 @functools.lru_cache(maxsize=64)
-def server_of(endpoint_url: str) -> tuple[str | None, int | None]:
-    """(host, port) of a client's endpoint URL, the scheme's default port when none is given."""
-    try:
-        parts = urlsplit(endpoint_url)
-        port = parts.port
-    except ValueError:
-        return None, None
-    if not parts.hostname:
-        return None, None
-    return parts.hostname, port if port is not None else _DEFAULT_PORTS.get(parts.scheme)
-
-
 @functools.cache
 def _event_stream_type() -> type[Any]:
     # botocore ships no type information; importlib keeps mypy from asking for stubs.
@@ -757,30 +744,24 @@ def _event_stream_type() -> type[Any]:
     return stream_type
 
 
-class BedrockAdapter:
-    """AWS Bedrock Runtime via ``botocore`` (``boto3`` clients), sync only: boto3 has no async API."""
+class BedrockAdapter(Adapter):
+    """AWS Bedrock Runtime via ``botocore`` (``boto3`` clients), sync only: boto3 has no async API.
+
+    Wraps one method, ``BaseClient._make_api_call``, narrowed per call by :func:`select_call`.
+    Bedrock streams always end with their usage.
+    """
 
     name = "llmperf_bedrock"
     package = "botocore"
     requirement = "botocore >= 1.34"
+    targets = PATCH_TARGETS
+    model_argument = "modelId"
 
-    def patch_targets(self) -> Sequence[PatchTarget]:
-        """One method, ``BaseClient._make_api_call``, narrowed per call by :func:`select_call`."""
-        return PATCH_TARGETS
-
-    def request_info(self, api: Api, instance: Any, kwargs: Mapping[str, Any]) -> RequestInfo:
-        """Operation, ``aws.bedrock``, the model id, the client's endpoint and the stream flag."""
+    def server(self, instance: Any, kwargs: Mapping[str, Any]) -> tuple[str | None, int | None, str]:
+        """The client's endpoint, and ``aws.bedrock``."""
         endpoint = getattr(getattr(instance, "meta", None), "endpoint_url", None)
-        address, port = server_of(endpoint) if isinstance(endpoint, str) else (None, None)
-        model = kwargs.get("modelId")
-        return RequestInfo(
-            operation=api.operation,
-            provider=PROVIDER,
-            request_model=model if isinstance(model, str) else None,
-            server_address=address,
-            server_port=port,
-            stream=kwargs.get("stream") is True,
-        )
+        address, port = hosts.server_of(endpoint) if isinstance(endpoint, str) else (None, None)
+        return address, port, PROVIDER
 
     def result_kind(self, result: Any) -> ResultKind:
         """A response holding an ``EventStream`` is a nested stream; anything else is complete."""
@@ -794,10 +775,6 @@ class BedrockAdapter:
         for key in ("stream", "body"):
             if isinstance(result.get(key), event_stream):
                 return result, key
-        return None
-
-    def with_stream_usage(self, kwargs: dict[str, Any]) -> dict[str, Any] | None:
-        """Bedrock streams always end with their usage: nothing to ask for."""
         return None
 
 

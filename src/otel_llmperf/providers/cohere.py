@@ -25,46 +25,33 @@ clients (other transports and wire formats).
 
 from __future__ import annotations
 
-import functools
 import inspect
-from collections.abc import Callable, Mapping, MutableMapping, Sequence
+from collections.abc import Callable, Mapping, MutableMapping
 from typing import Any
-from urllib.parse import urlsplit
 
 from opentelemetry.semconv._incubating.attributes.gen_ai_attributes import (
     GEN_AI_EMBEDDINGS_DIMENSION_COUNT,
-    GEN_AI_OUTPUT_TYPE,
     GEN_AI_REQUEST_ENCODING_FORMATS,
-    GEN_AI_REQUEST_FREQUENCY_PENALTY,
-    GEN_AI_REQUEST_MAX_TOKENS,
-    GEN_AI_REQUEST_PRESENCE_PENALTY,
-    GEN_AI_REQUEST_SEED,
-    GEN_AI_REQUEST_STOP_SEQUENCES,
-    GEN_AI_REQUEST_TEMPERATURE,
-    GEN_AI_REQUEST_TOP_K,
-    GEN_AI_REQUEST_TOP_P,
     GenAiOperationNameValues,
     GenAiProviderNameValues,
 )
 
 from otel_llmperf.providers import hosts
+from otel_llmperf.providers._chat import input_messages, request_attributes, tool_call_parts
 from otel_llmperf.providers._fields import (
     field,
     given,
-    number,
     positive_int,
-    response_format_type,
-    stop_sequences,
     text_parts,
     whole_count,
 )
 from otel_llmperf.providers.base import (
+    Adapter,
     Api,
     Attributes,
     ChunkKind,
     Messages,
     PatchTarget,
-    RequestInfo,
     ResponseInfo,
     ResultKind,
     Usage,
@@ -74,7 +61,6 @@ CHAT = GenAiOperationNameValues.CHAT.value
 EMBEDDINGS = GenAiOperationNameValues.EMBEDDINGS.value
 PROVIDER = GenAiProviderNameValues.COHERE.value
 DEFAULT_BASE_URL = "https://api.cohere.com"  # the SDK's ClientEnvironment.PRODUCTION
-_DEFAULT_PORTS = {"https": 443, "http": 80}
 
 # gen_ai.response.finish_reasons keeps Cohere's own words; output messages use the semconv
 # finish_reason values. Unknown reasons pass through.
@@ -103,33 +89,17 @@ def semconv_finish_reason(reason: str | None) -> str | None:
 
 def chat_request_attributes(kwargs: Mapping[str, Any]) -> Attributes:
     """Span attributes of a v2 chat request (``chat`` and ``chat_stream`` take the same arguments)."""
-    attrs: Attributes = {}
-    # Cohere names nucleus sampling ``p`` and top-k sampling ``k``.
-    for key, name in (
-        ("temperature", GEN_AI_REQUEST_TEMPERATURE),
-        ("p", GEN_AI_REQUEST_TOP_P),
-        ("frequency_penalty", GEN_AI_REQUEST_FREQUENCY_PENALTY),
-        ("presence_penalty", GEN_AI_REQUEST_PRESENCE_PENALTY),
-    ):
-        value = number(kwargs.get(key))
-        if value is not None:
-            attrs[name] = value
-    max_tokens = positive_int(kwargs.get("max_tokens"))
-    if max_tokens is not None:
-        attrs[GEN_AI_REQUEST_MAX_TOKENS] = max_tokens
-    top_k = positive_int(kwargs.get("k"))  # 0 disables top-k sampling: not a real k
-    if top_k is not None:
-        attrs[GEN_AI_REQUEST_TOP_K] = top_k
-    seed = positive_int(kwargs.get("seed"), allow_zero=True)
-    if seed is not None:
-        attrs[GEN_AI_REQUEST_SEED] = seed
-    stop = stop_sequences(kwargs.get("stop_sequences"))
-    if stop is not None:
-        attrs[GEN_AI_REQUEST_STOP_SEQUENCES] = stop
-    output_type = response_format_type(kwargs.get("response_format"))
-    if output_type is not None:
-        attrs[GEN_AI_OUTPUT_TYPE] = output_type
-    return attrs
+    # Cohere names nucleus sampling ``p`` and top-k sampling ``k``, and has no choice count.
+    return request_attributes(
+        kwargs,
+        {},
+        top_p="p",
+        top_k="k",
+        choices=None,
+        stop="stop_sequences",
+        max_tokens="max_tokens",
+        response_format="response_format",
+    )
 
 
 def embed_request_attributes(kwargs: Mapping[str, Any]) -> Attributes:
@@ -160,47 +130,25 @@ def _parts(content: Any) -> list[dict[str, Any]]:
     return parts
 
 
-def _tool_call_parts(message: Any) -> list[dict[str, Any]]:
-    parts = []
-    for call in field(message, "tool_calls") or ():
-        function = field(call, "function")
-        parts.append(
-            {
-                "type": "tool_call",
-                "id": field(call, "id"),
-                "name": field(function, "name"),
-                "arguments": field(function, "arguments"),
-            }
-        )
-    return parts
-
-
 def _assistant_parts(message: Any) -> list[dict[str, Any]]:
     # The tool plan is the model's stated reasoning before its tool calls.
     plan = field(message, "tool_plan")
     parts: list[dict[str, Any]] = [{"type": "reasoning", "content": plan}] if isinstance(plan, str) and plan else []
-    return parts + _parts(field(message, "content")) + _tool_call_parts(message)
+    return parts + _parts(field(message, "content")) + tool_call_parts(message)
+
+
+def _message_parts(role: str, message: Any) -> list[dict[str, Any]]:
+    return _assistant_parts(message) if role == "assistant" else _parts(field(message, "content"))
+
+
+def _tool_response(content: Any) -> Any:
+    # A tool result is a string or typed items (text, documents): the items as semconv parts.
+    return content if isinstance(content, str) else _parts(content)
 
 
 def chat_input_messages(kwargs: Mapping[str, Any]) -> Messages | None:
     """v2 chat messages (dicts or the SDK's ``*ChatMessageV2`` models) in the semconv shape."""
-    messages = given(kwargs.get("messages"))
-    if not isinstance(messages, (list, tuple)):
-        return None
-    result: Messages = []
-    for message in messages:
-        role = field(message, "role") or "user"
-        if role == "tool":
-            content = field(message, "content")
-            # A tool result is a string or typed items (text, documents): the items as semconv parts.
-            response = content if isinstance(content, str) else _parts(content)
-            part = {"type": "tool_call_response", "id": field(message, "tool_call_id"), "response": response}
-            result.append({"role": "tool", "parts": [part]})
-        elif role == "assistant":
-            result.append({"role": role, "parts": _assistant_parts(message)})
-        else:
-            result.append({"role": role, "parts": _parts(field(message, "content"))})
-    return result
+    return input_messages(given(kwargs.get("messages")), _message_parts, tool_response=_tool_response)
 
 
 def embed_input_messages(kwargs: Mapping[str, Any]) -> Messages | None:
@@ -534,20 +482,13 @@ PATCH_TARGETS: tuple[PatchTarget, ...] = (
 )
 
 
-@functools.lru_cache(maxsize=64)
 def server_of(url: str) -> tuple[str | None, int | None, str]:
     """(host, port, provider) of a base URL; the provider is ``cohere`` unless the host says otherwise."""
-    try:
-        parts = urlsplit(url)
-        host, port = parts.hostname, parts.port
-    except ValueError:
+    host, port = hosts.server_of(url)
+    if host is None:
         return None, None, PROVIDER
-    if not host:
-        return None, None, PROVIDER
-    host = host.lower()
     # Cohere models hosted elsewhere (Azure AI Foundry) are reached with ClientV2 and a base_url.
-    provider = hosts.provider_for_host(host, default=PROVIDER)
-    return host, port if port is not None else _DEFAULT_PORTS.get(parts.scheme), provider
+    return host, port, hosts.provider_for_host(host, default=PROVIDER)
 
 
 def _base_url(instance: Any) -> str:
@@ -563,29 +504,22 @@ def _base_url(instance: Any) -> str:
     return url if isinstance(url, str) and url else DEFAULT_BASE_URL
 
 
-class CohereAdapter:
-    """The Cohere SDK's v2 API, ``cohere >= 5.0`` (v2 from 5.9; tested with 7.3)."""
+class CohereAdapter(Adapter):
+    """The Cohere SDK's v2 API, ``cohere >= 5.0`` (v2 from 5.9; tested with 7.3).
+
+    Wraps v2 chat and embed (client and raw client) and the raw chat_stream, sync and async;
+    ``chat_stream`` always streams and ``chat`` never does.
+    """
 
     name = "llmperf_cohere"
     package = "cohere"
     requirement = "cohere >= 5.0"
+    targets = PATCH_TARGETS
+    stream_api = CHAT_STREAM_API
 
-    def patch_targets(self) -> Sequence[PatchTarget]:
-        """v2 chat and embed (client and raw client) and the raw chat_stream, sync and async."""
-        return PATCH_TARGETS
-
-    def request_info(self, api: Api, instance: Any, kwargs: Mapping[str, Any]) -> RequestInfo:
-        """Operation, provider, model, the client's server, and the stream flag."""
-        address, port, provider = server_of(_base_url(instance))
-        model = kwargs.get("model")
-        return RequestInfo(
-            operation=api.operation,
-            provider=provider,
-            request_model=model if isinstance(model, str) else None,
-            server_address=address,
-            server_port=port,
-            stream=api is CHAT_STREAM_API,  # chat_stream always streams; chat never does
-        )
+    def server(self, instance: Any, kwargs: Mapping[str, Any]) -> tuple[str | None, int | None, str]:
+        """The client's server, and who answers there."""
+        return server_of(_base_url(instance))
 
     def result_kind(self, result: Any) -> ResultKind:
         """A raw ``HttpResponse`` holding the event stream is nested; anything else is a response."""
@@ -598,10 +532,6 @@ class CohereAdapter:
             return ResultKind.NESTED_STREAM
         # Responses and raw HttpResponse objects of chat/embed: the body is parsed already.
         return ResultKind.PARSED
-
-    def with_stream_usage(self, kwargs: dict[str, Any]) -> dict[str, Any] | None:
-        """Cohere streams report usage unasked: nothing to add."""
-        return None
 
     def nested_stream(self, result: Any) -> tuple[MutableMapping[str, Any], str] | None:
         """The raw stream ``HttpResponse`` keeps its events in ``_data`` (its ``data`` property reads it)."""

@@ -14,9 +14,8 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
-from collections.abc import Mapping, MutableMapping, Sequence
+from collections.abc import Mapping
 from typing import Any
-from urllib.parse import urlsplit
 
 from opentelemetry.semconv._incubating.attributes.gen_ai_attributes import (
     GEN_AI_EMBEDDINGS_DIMENSION_COUNT,
@@ -35,16 +34,16 @@ from opentelemetry.semconv._incubating.attributes.gen_ai_attributes import (
     GenAiProviderNameValues,
 )
 
+from otel_llmperf.providers import hosts
 from otel_llmperf.providers._fields import field, given, number, positive_int, stop_sequences, whole_count
 from otel_llmperf.providers.base import (
+    Adapter,
     Api,
     Attributes,
     ChunkKind,
     Messages,
     PatchTarget,
-    RequestInfo,
     ResponseInfo,
-    ResultKind,
     Usage,
 )
 
@@ -464,18 +463,6 @@ PATCH_TARGETS: tuple[PatchTarget, ...] = (
 )
 
 
-@functools.lru_cache(maxsize=64)
-def _server(base_url: str) -> tuple[str | None, int | None]:
-    try:
-        parts = urlsplit(base_url)
-        host, port = parts.hostname, parts.port
-    except ValueError:
-        return None, None
-    if not host:
-        return None, None
-    return host, port if port is not None else {"https": 443, "http": 80}.get(parts.scheme)
-
-
 def request_model(model: Any) -> str | None:
     """The model id of a ``model`` argument: ``models/x`` and ``publishers/p/models/x`` name ``x``."""
     if not isinstance(model, str) or not model:
@@ -487,46 +474,28 @@ def request_model(model: Any) -> str | None:
     return model
 
 
-class GoogleGenAIAdapter:
-    """The Google Gen AI SDK, ``google-genai >= 1.0``, in Gemini API and Vertex AI modes."""
+class GoogleGenAIAdapter(Adapter):
+    """The Google Gen AI SDK, ``google-genai >= 1.0``, in Gemini API and Vertex AI modes.
+
+    Responses are parsed models; streams are (async) generators of chunks, and always report usage.
+    """
 
     name = "llmperf_google_genai"
     package = "google.genai"
     requirement = "google-genai >= 1.0"
+    targets = PATCH_TARGETS
+    stream_api = GENERATE_STREAM_API
 
-    def patch_targets(self) -> Sequence[PatchTarget]:
-        """Every wrapped method, sync and async."""
-        return PATCH_TARGETS
-
-    def request_info(self, api: Api, instance: Any, kwargs: Mapping[str, Any]) -> RequestInfo:
-        """Operation, provider (Vertex AI or Gemini API, from the client's mode), model, server, stream flag."""
+    def server(self, instance: Any, kwargs: Mapping[str, Any]) -> tuple[str | None, int | None, str]:
+        """The client's server, and Vertex AI or the Gemini API by the client's mode."""
         client = getattr(instance, "_api_client", None)
         base_url = getattr(getattr(client, "_http_options", None), "base_url", None)
-        address, port = _server(base_url) if isinstance(base_url, str) else (None, None)
-        return RequestInfo(
-            operation=api.operation,
-            provider=VERTEX_AI if getattr(client, "vertexai", False) else GEMINI,
-            request_model=request_model(kwargs.get("model")),
-            server_address=address,
-            server_port=port,
-            stream=api is GENERATE_STREAM_API,
-        )
+        address, port = hosts.server_of(base_url) if isinstance(base_url, str) else (None, None)
+        return address, port, VERTEX_AI if getattr(client, "vertexai", False) else GEMINI
 
-    def result_kind(self, result: Any) -> ResultKind:
-        """Responses are parsed models; streams are (async) generators of chunks."""
-        if hasattr(result, "__anext__"):
-            return ResultKind.ASYNC_STREAM
-        if hasattr(result, "__next__"):
-            return ResultKind.STREAM
-        return ResultKind.PARSED
-
-    def nested_stream(self, result: Any) -> tuple[MutableMapping[str, Any], str] | None:
-        """Gemini streams are returned directly, never nested."""
-        return None
-
-    def with_stream_usage(self, kwargs: dict[str, Any]) -> dict[str, Any] | None:
-        """Gemini streams always report usage: nothing to ask for."""
-        return None
+    def request_model(self, kwargs: Mapping[str, Any]) -> str | None:
+        """The model id, without its resource prefix."""
+        return request_model(kwargs.get("model"))
 
 
 ADAPTER = GoogleGenAIAdapter()

@@ -8,9 +8,11 @@ says which provider is really answering. Users add their own hosts with
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
 from opentelemetry.semconv._incubating.attributes.gen_ai_attributes import GenAiProviderNameValues as P
 
@@ -43,7 +45,7 @@ KNOWN_HOSTS: tuple[tuple[str, str], ...] = (
     ("api.cerebras.ai", "cerebras"),
 )
 _AZURE_CLIENTS = frozenset({"AzureOpenAI", "AsyncAzureOpenAI"})
-_DEFAULT_PORTS = {"https": 443, "http": 80}
+DEFAULT_PORTS = {"https": 443, "http": 80}
 _CACHE_LIMIT = 256
 
 _extra: tuple[tuple[str, str], ...] = ()
@@ -89,7 +91,7 @@ def _describe(base_url: Any, client_class: str) -> tuple[str | None, int | None,
     host = host.lower()
     port = getattr(base_url, "port", None)
     if not isinstance(port, int):
-        port = _DEFAULT_PORTS.get(str(getattr(base_url, "scheme", "https")))
+        port = DEFAULT_PORTS.get(str(getattr(base_url, "scheme", "https")))
     return host, port, provider_for_host(host, client_class)
 
 
@@ -111,3 +113,16 @@ def describe(base_url: Any, client_class: str = "") -> tuple[str | None, int | N
             _by_url.clear()
         _by_url[key] = (base_url, found)
     return found
+
+
+@functools.lru_cache(maxsize=64)
+def server_of(url: str) -> tuple[str | None, int | None]:
+    """``server.address`` and ``server.port`` of a server URL string (the default port of its scheme)."""
+    try:
+        parts = urlsplit(url)
+        host, port = parts.hostname, parts.port  # hostname is lowercased already
+    except ValueError:
+        return None, None
+    if not host:
+        return None, None
+    return host, port if port is not None else DEFAULT_PORTS.get(parts.scheme)

@@ -16,55 +16,41 @@ telemetry.
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping, MutableMapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
-from urllib.parse import urlsplit
 
 from opentelemetry.semconv._incubating.attributes.gen_ai_attributes import (
     GEN_AI_EMBEDDINGS_DIMENSION_COUNT,
-    GEN_AI_OUTPUT_TYPE,
-    GEN_AI_REQUEST_CHOICE_COUNT,
     GEN_AI_REQUEST_ENCODING_FORMATS,
-    GEN_AI_REQUEST_FREQUENCY_PENALTY,
-    GEN_AI_REQUEST_MAX_TOKENS,
-    GEN_AI_REQUEST_PRESENCE_PENALTY,
-    GEN_AI_REQUEST_SEED,
-    GEN_AI_REQUEST_STOP_SEQUENCES,
-    GEN_AI_REQUEST_TEMPERATURE,
-    GEN_AI_REQUEST_TOP_K,
-    GEN_AI_REQUEST_TOP_P,
     GenAiOperationNameValues,
     GenAiProviderNameValues,
 )
 
 from otel_llmperf.providers import hosts
+from otel_llmperf.providers._chat import embedding_attributes, input_messages, request_attributes, tool_call_parts
 from otel_llmperf.providers._fields import (
     count,
     field,
     given,
-    number,
     positive_int,
-    response_format_type,
-    stop_sequences,
     text_parts,
 )
 from otel_llmperf.providers.base import (
+    Adapter,
     Api,
     Attributes,
     ChunkKind,
     Messages,
     PatchTarget,
-    RequestInfo,
     ResponseInfo,
-    ResultKind,
     Usage,
 )
+from otel_llmperf.providers.hosts import server_of
 
 CHAT = GenAiOperationNameValues.CHAT.value
 EMBEDDINGS = GenAiOperationNameValues.EMBEDDINGS.value
 PROVIDER = GenAiProviderNameValues.MISTRAL_AI.value
 DEFAULT_SERVER = "https://api.mistral.ai"
-_DEFAULT_PORTS = {"https": 443, "http": 80}
 
 
 def _present(value: Any) -> Any:
@@ -82,35 +68,10 @@ def _get(obj: Any, name: str) -> Any:
 
 def chat_request_attributes(kwargs: Mapping[str, Any]) -> Attributes:
     """Span attributes of a chat request (``complete`` and ``stream`` take the same arguments)."""
-    attrs: Attributes = {}
-    for key, name in (
-        ("temperature", GEN_AI_REQUEST_TEMPERATURE),
-        ("top_p", GEN_AI_REQUEST_TOP_P),
-        ("frequency_penalty", GEN_AI_REQUEST_FREQUENCY_PENALTY),
-        ("presence_penalty", GEN_AI_REQUEST_PRESENCE_PENALTY),
-    ):
-        value = number(kwargs.get(key))
-        if value is not None:
-            attrs[name] = value
-    max_tokens = positive_int(kwargs.get("max_tokens"))
-    if max_tokens is not None:
-        attrs[GEN_AI_REQUEST_MAX_TOKENS] = max_tokens
-    top_k = positive_int(kwargs.get("top_k"))
-    if top_k is not None:
-        attrs[GEN_AI_REQUEST_TOP_K] = top_k
-    seed = positive_int(kwargs.get("random_seed"), allow_zero=True)  # Mistral's name for the seed
-    if seed is not None:
-        attrs[GEN_AI_REQUEST_SEED] = seed
-    choices = positive_int(kwargs.get("n"))
-    if choices is not None and choices != 1:
-        attrs[GEN_AI_REQUEST_CHOICE_COUNT] = choices
-    stop = stop_sequences(kwargs.get("stop"))
-    if stop is not None:
-        attrs[GEN_AI_REQUEST_STOP_SEQUENCES] = stop
-    output_type = response_format_type(kwargs.get("response_format"))
-    if output_type is not None:
-        attrs[GEN_AI_OUTPUT_TYPE] = output_type
-    return attrs
+    # Mistral names the seed random_seed.
+    return request_attributes(
+        kwargs, {}, top_k="top_k", seed="random_seed", max_tokens="max_tokens", response_format="response_format"
+    )
 
 
 def embeddings_request_attributes(kwargs: Mapping[str, Any]) -> Attributes:
@@ -143,39 +104,13 @@ def _parts(content: Any) -> list[dict[str, Any]]:
     return parts
 
 
-def _tool_call_parts(message: Any) -> list[dict[str, Any]]:
-    parts = []
-    for call in _get(message, "tool_calls") or ():
-        function = _get(call, "function")
-        parts.append(
-            {
-                "type": "tool_call",
-                "id": _get(call, "id"),
-                "name": _get(function, "name"),
-                "arguments": _get(function, "arguments"),
-            }
-        )
-    return parts
+def _message_parts(message: Any) -> list[dict[str, Any]]:
+    return _parts(_get(message, "content")) + tool_call_parts(message, _get)
 
 
 def chat_input_messages(kwargs: Mapping[str, Any]) -> Messages | None:
     """Chat request messages in the semconv ``gen_ai.input.messages`` shape."""
-    messages = given(kwargs.get("messages"))
-    if not isinstance(messages, (list, tuple)):
-        return None
-    result: Messages = []
-    for message in messages:
-        role = _get(message, "role") or "user"
-        if role == "tool":
-            part = {
-                "type": "tool_call_response",
-                "id": _get(message, "tool_call_id"),
-                "response": _get(message, "content"),
-            }
-            result.append({"role": "tool", "parts": [part]})
-        else:
-            result.append({"role": role, "parts": _parts(_get(message, "content")) + _tool_call_parts(message)})
-    return result
+    return input_messages(given(kwargs.get("messages")), lambda _role, message: _message_parts(message), _get)
 
 
 def embeddings_input_messages(kwargs: Mapping[str, Any]) -> Messages | None:
@@ -225,7 +160,7 @@ def chat_response_info(response: Any, capture: bool) -> ResponseInfo:
             outputs.append(
                 {
                     "role": "assistant",
-                    "parts": _parts(_get(message, "content")) + _tool_call_parts(message),
+                    "parts": _message_parts(message),
                     "finish_reason": _finish(_get(choice, "finish_reason")),
                 }
             )
@@ -235,18 +170,12 @@ def chat_response_info(response: Any, capture: bool) -> ResponseInfo:
 
 def embeddings_response_info(response: Any, capture: bool) -> ResponseInfo:
     """What an ``EmbeddingResponse`` says: model, id, input tokens and the vector size."""
-    attrs: Attributes = {}
-    data = _get(response, "data") or ()
-    if data:
-        vector = _get(data[0], "embedding")
-        if isinstance(vector, (list, tuple)):
-            attrs[GEN_AI_EMBEDDINGS_DIMENSION_COUNT] = len(vector)
     usage = _get(response, "usage")
     return ResponseInfo(
         response_model=_get(response, "model"),
         response_id=_get(response, "id"),
         usage=Usage(input_tokens=count(_get(usage, "prompt_tokens"))) if usage is not None else None,
-        attributes=attrs,
+        attributes=embedding_attributes(response, _get),
     )
 
 
@@ -308,7 +237,7 @@ class ChatFolder:
                     self._add(index, "text", _get(chunk, "text"))
         else:
             self._add(index, "text", content)
-        calls = _tool_call_parts(delta)
+        calls = tool_call_parts(delta, _get)
         if calls:
             self._tools.setdefault(index, []).extend(calls)
 
@@ -363,7 +292,6 @@ EMBEDDINGS_API = Api(
     input_messages=embeddings_input_messages,
     response_info=embeddings_response_info,
 )
-_STREAM_APIS = frozenset({id(CHAT_STREAM_API)})
 
 
 def _targets(module: str, cls: str, sync: str, api: Api) -> tuple[PatchTarget, PatchTarget]:
@@ -412,19 +340,6 @@ def default_provider(module: str) -> str:
     return PROVIDER
 
 
-@functools.lru_cache(maxsize=64)
-def server_of(url: str) -> tuple[str | None, int | None]:
-    """``server.address`` and ``server.port`` of a server URL (the default port of its scheme)."""
-    try:
-        parts = urlsplit(url)
-        host, port = parts.hostname, parts.port
-    except ValueError:
-        return None, None
-    if not host:
-        return None, None
-    return host.lower(), port if port is not None else _DEFAULT_PORTS.get(parts.scheme)
-
-
 def _server_url(instance: Any, kwargs: Mapping[str, Any]) -> str:
     override = kwargs.get("server_url")
     if isinstance(override, str) and override:
@@ -436,49 +351,28 @@ def _server_url(instance: Any, kwargs: Mapping[str, Any]) -> str:
     return url if isinstance(url, str) else DEFAULT_SERVER
 
 
-class MistralAdapter:
-    """The Mistral AI SDK, ``mistralai >= 1.0`` (tested with 3.7)."""
+class MistralAdapter(Adapter):
+    """The Mistral AI SDK, ``mistralai >= 1.0`` (tested with 3.7).
+
+    Wraps chat (complete, stream; also on Azure and Vertex AI) and embeddings, sync and async.
+    ``chat.stream`` always streams and ``complete`` never does; ``EventStream`` (sync) and
+    ``EventStreamAsync`` are the streams.
+    """
 
     name = "llmperf_mistral"
     package = "mistralai"
     requirement = "mistralai >= 1.0"
+    targets = PATCH_TARGETS
+    stream_api = CHAT_STREAM_API
 
-    def patch_targets(self) -> Sequence[PatchTarget]:
-        """Chat (complete, stream; also on Azure and Vertex AI) and embeddings, sync and async."""
-        return PATCH_TARGETS
-
-    def request_info(self, api: Api, instance: Any, kwargs: Mapping[str, Any]) -> RequestInfo:
-        """Operation, provider, model, the server the SDK is configured for, and the stream flag."""
+    def server(self, instance: Any, kwargs: Mapping[str, Any]) -> tuple[str | None, int | None, str]:
+        """The server the SDK is configured for, and who answers there."""
         address, port = server_of(_server_url(instance, kwargs))
         provider = default_provider(type(instance).__module__)
         if address is not None:
             # Known hosts (and the user's OTEL_PYTHON_LLMPERF_PROVIDER_HOSTS) say who really answers.
             provider = hosts.provider_for_host(address, default=provider)
-        model = kwargs.get("model")
-        return RequestInfo(
-            operation=api.operation,
-            provider=provider,
-            request_model=model if isinstance(model, str) else None,
-            server_address=address,
-            server_port=port,
-            stream=id(api) in _STREAM_APIS,  # chat.stream always streams; complete never does
-        )
-
-    def result_kind(self, result: Any) -> ResultKind:
-        """``EventStream`` (sync) and ``EventStreamAsync`` are streams; anything else is a response."""
-        if hasattr(result, "__next__"):
-            return ResultKind.STREAM
-        if hasattr(result, "__anext__"):
-            return ResultKind.ASYNC_STREAM
-        return ResultKind.PARSED
-
-    def with_stream_usage(self, kwargs: dict[str, Any]) -> dict[str, Any] | None:
-        """Mistral streams report usage unasked: nothing to add."""
-        return None
-
-    def nested_stream(self, result: Any) -> tuple[MutableMapping[str, Any], str] | None:
-        """Mistral streams are returned directly."""
-        return None
+        return address, port, provider
 
 
 ADAPTER = MistralAdapter()

@@ -9,21 +9,14 @@ instrument time; nothing here records telemetry.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Mapping, MutableMapping, Sequence
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from opentelemetry.semconv._incubating.attributes.gen_ai_attributes import (
     GEN_AI_EMBEDDINGS_DIMENSION_COUNT,
     GEN_AI_OUTPUT_TYPE,
-    GEN_AI_REQUEST_CHOICE_COUNT,
     GEN_AI_REQUEST_ENCODING_FORMATS,
-    GEN_AI_REQUEST_FREQUENCY_PENALTY,
     GEN_AI_REQUEST_MAX_TOKENS,
-    GEN_AI_REQUEST_PRESENCE_PENALTY,
-    GEN_AI_REQUEST_SEED,
-    GEN_AI_REQUEST_STOP_SEQUENCES,
-    GEN_AI_REQUEST_TEMPERATURE,
-    GEN_AI_REQUEST_TOP_P,
     GenAiOperationNameValues,
 )
 from opentelemetry.semconv._incubating.attributes.openai_attributes import (
@@ -35,25 +28,24 @@ from opentelemetry.semconv._incubating.attributes.openai_attributes import (
 )
 
 from otel_llmperf.providers import hosts
+from otel_llmperf.providers._chat import embedding_attributes, input_messages, request_attributes, tool_call_parts
 from otel_llmperf.providers._fields import (
     OMITTED,
     count,
     field,
     given,
-    number,
     omitted,
     positive_int,
     response_format_type,
-    stop_sequences,
     text_parts,
 )
 from otel_llmperf.providers.base import (
+    Adapter,
     Api,
     Attributes,
     ChunkKind,
     Messages,
     PatchTarget,
-    RequestInfo,
     ResponseInfo,
     ResultKind,
     Usage,
@@ -67,25 +59,8 @@ TEXT_COMPLETION = GenAiOperationNameValues.TEXT_COMPLETION.value
 # --- request side -----------------------------------------------------------------------
 
 
-def _sampling_attributes(kwargs: Mapping[str, Any], attrs: Attributes) -> Attributes:
-    for key, name in (
-        ("temperature", GEN_AI_REQUEST_TEMPERATURE),
-        ("top_p", GEN_AI_REQUEST_TOP_P),
-        ("frequency_penalty", GEN_AI_REQUEST_FREQUENCY_PENALTY),
-        ("presence_penalty", GEN_AI_REQUEST_PRESENCE_PENALTY),
-    ):
-        value = number(kwargs.get(key))
-        if value is not None:
-            attrs[name] = value
-    seed = positive_int(kwargs.get("seed"), allow_zero=True)
-    if seed is not None:
-        attrs[GEN_AI_REQUEST_SEED] = seed
-    choices = positive_int(kwargs.get("n"))
-    if choices is not None and choices != 1:
-        attrs[GEN_AI_REQUEST_CHOICE_COUNT] = choices
-    stop = stop_sequences(kwargs.get("stop"))
-    if stop is not None:
-        attrs[GEN_AI_REQUEST_STOP_SEQUENCES] = stop
+def _sampling_attributes(kwargs: Mapping[str, Any], attrs: Attributes, max_tokens: str | None = None) -> Attributes:
+    request_attributes(kwargs, attrs, max_tokens=max_tokens)
     tier = given(kwargs.get("service_tier"))
     if isinstance(tier, str):
         attrs[OPENAI_REQUEST_SERVICE_TIER] = tier
@@ -106,10 +81,7 @@ def chat_request_attributes(kwargs: Mapping[str, Any]) -> Attributes:
 
 def responses_request_attributes(kwargs: Mapping[str, Any]) -> Attributes:
     """Span attributes of a Responses API request."""
-    attrs = _sampling_attributes(kwargs, {OPENAI_API_TYPE: OpenaiApiTypeValues.RESPONSES.value})
-    max_tokens = positive_int(kwargs.get("max_output_tokens"))
-    if max_tokens is not None:
-        attrs[GEN_AI_REQUEST_MAX_TOKENS] = max_tokens
+    attrs = _sampling_attributes(kwargs, {OPENAI_API_TYPE: OpenaiApiTypeValues.RESPONSES.value}, "max_output_tokens")
     text_format = field(given(kwargs.get("text")), "format")
     output_type = response_format_type(given(kwargs.get("text_format")) or text_format)
     if output_type is not None:
@@ -119,11 +91,7 @@ def responses_request_attributes(kwargs: Mapping[str, Any]) -> Attributes:
 
 def completions_request_attributes(kwargs: Mapping[str, Any]) -> Attributes:
     """Span attributes of a legacy completions request."""
-    attrs = _sampling_attributes(kwargs, {})
-    max_tokens = positive_int(kwargs.get("max_tokens"))
-    if max_tokens is not None:
-        attrs[GEN_AI_REQUEST_MAX_TOKENS] = max_tokens
-    return attrs
+    return _sampling_attributes(kwargs, {}, "max_tokens")
 
 
 def embeddings_request_attributes(kwargs: Mapping[str, Any]) -> Attributes:
@@ -139,37 +107,12 @@ def embeddings_request_attributes(kwargs: Mapping[str, Any]) -> Attributes:
 
 
 def _message_parts(message: Any) -> list[dict[str, Any]]:
-    parts = text_parts(field(message, "content"))
-    for call in field(message, "tool_calls") or ():
-        function = field(call, "function")
-        parts.append(
-            {
-                "type": "tool_call",
-                "id": field(call, "id"),
-                "name": field(function, "name"),
-                "arguments": field(function, "arguments"),
-            }
-        )
-    return parts
+    return text_parts(field(message, "content")) + tool_call_parts(message)
 
 
 def chat_input_messages(kwargs: Mapping[str, Any]) -> Messages | None:
     """Chat request messages in the semconv ``gen_ai.input.messages`` shape."""
-    messages = given(kwargs.get("messages"))
-    if messages is None:
-        return None
-    result: Messages = []
-    for message in messages:
-        role = field(message, "role") or "user"
-        if role == "tool":
-            content = field(message, "content")
-            parts: list[dict[str, Any]] = [
-                {"type": "tool_call_response", "id": field(message, "tool_call_id"), "response": content}
-            ]
-        else:
-            parts = _message_parts(message)
-        result.append({"role": role, "parts": parts})
-    return result
+    return input_messages(given(kwargs.get("messages")), lambda _role, message: _message_parts(message))
 
 
 def responses_input_messages(kwargs: Mapping[str, Any]) -> Messages | None:
@@ -301,16 +244,10 @@ def completions_response_info(response: Any, capture: bool) -> ResponseInfo:
 def embeddings_response_info(response: Any, capture: bool) -> ResponseInfo:
     """What a ``CreateEmbeddingResponse`` says; embeddings report input tokens only."""
     usage = field(response, "usage")
-    data = field(response, "data") or ()
-    attrs: Attributes = {}
-    if data:
-        vector = field(data[0], "embedding")
-        if isinstance(vector, (list, tuple)):
-            attrs[GEN_AI_EMBEDDINGS_DIMENSION_COUNT] = len(vector)
     return ResponseInfo(
         response_model=field(response, "model"),
         usage=Usage(input_tokens=positive_int(field(usage, "prompt_tokens"), allow_zero=True)) if usage else None,
-        attributes=attrs,
+        attributes=embedding_attributes(response),
     )
 
 
@@ -539,30 +476,18 @@ def _result_types() -> tuple[type[Any], ...]:
     return (openai.BaseModel, openai.Stream, openai.AsyncStream, LegacyAPIResponse)
 
 
-class OpenAIAdapter:
+class OpenAIAdapter(Adapter):
     """The OpenAI SDK, ``openai >= 1.40``, including OpenAI-compatible servers via ``base_url``."""
 
     name = "llmperf_openai"
     package = "openai"
     requirement = "openai >= 1.40"
+    targets = PATCH_TARGETS
 
-    def patch_targets(self) -> Sequence[PatchTarget]:
-        """Every wrapped method, sync and async."""
-        return PATCH_TARGETS
-
-    def request_info(self, api: Api, instance: Any, kwargs: Mapping[str, Any]) -> RequestInfo:
-        """Operation, provider (from the client's host), model, server and stream flag."""
+    def server(self, instance: Any, kwargs: Mapping[str, Any]) -> tuple[str | None, int | None, str]:
+        """The client's host and port, and the provider that host stands for."""
         client = getattr(instance, "_client", None)
-        address, port, provider = hosts.describe(getattr(client, "base_url", None), type(client).__name__)
-        model = kwargs.get("model")
-        return RequestInfo(
-            operation=api.operation,
-            provider=provider,
-            request_model=model if isinstance(model, str) else None,
-            server_address=address,
-            server_port=port,
-            stream=kwargs.get("stream") is True,
-        )
+        return hosts.describe(getattr(client, "base_url", None), type(client).__name__)
 
     def result_kind(self, result: Any) -> ResultKind:
         """Parsed model, sync/async stream, or one of the two raw-response flavours."""
@@ -578,10 +503,6 @@ class OpenAIAdapter:
         if hasattr(result, "http_response") and hasattr(result, "parse"):
             return ResultKind.RAW_UNREAD
         return ResultKind.PARSED
-
-    def nested_stream(self, result: Any) -> tuple[MutableMapping[str, Any], str] | None:
-        """OpenAI streams are returned directly, never nested."""
-        return None
 
     def with_stream_usage(self, kwargs: dict[str, Any]) -> dict[str, Any] | None:
         """Ask for the final usage chunk unless the caller set ``stream_options`` themselves."""
