@@ -134,11 +134,13 @@ class Telemetry:
         ):
             return None
         try:
-            # The parent comes from the context at call start: a span the sampler dropped keeps
-            # none, and feedback inside a request span must find the call whatever the sampling.
-            parent = trace.get_current_span().get_span_context().span_id
             call = Invocation(self, api, instance, kwargs)
-            call.parent_span_id = parent
+            # A span the sampler dropped knows no parent, and feedback inside a request span must
+            # find the call whatever the sampling: then the parent comes from the context now.
+            # Recorded SDK spans know their parent: only the others pay for the lookup.
+            call.parent_span_id = (
+                0 if hasattr(call.span, "parent") else trace.get_current_span().get_span_context().span_id
+            )
             return call
         except Exception as error:
             _errors.report("starting a call", error)
@@ -171,7 +173,7 @@ class Invocation:
         "stream",
         "variant",
     )
-    parent_span_id: int  # the span current when the call started; set by Telemetry.begin
+    parent_span_id: int  # the span current at call start, when self.span cannot say; set by Telemetry.begin
 
     def __init__(self, telemetry: Telemetry, api: Api, instance: Any, kwargs: dict[str, Any]) -> None:
         adapter = telemetry.adapter
@@ -422,6 +424,7 @@ class Invocation:
 
     def _remember(self, info: ResponseInfo | None) -> None:
         context = self.span.get_span_context()
+        parent = getattr(self.span, "parent", None)
         request = self.request
         request_id = info.request_id if info is not None and info.request_id else self.request_id
         model = self.metric_attributes.get(GEN_AI_REQUEST_MODEL)  # the label its metrics carry
@@ -434,7 +437,7 @@ class Invocation:
             context.trace_id,
             context.span_id,
             int(context.trace_flags),
-            self.parent_span_id,
+            parent.span_id if parent is not None else self.parent_span_id,
             request_id,
         )
 
