@@ -16,12 +16,10 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from opentelemetry import context as otel_context
 from opentelemetry import metrics, trace
 
 # opentelemetry-instrumentation ships no type information for BaseInstrumentor.
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
-from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 from opentelemetry.metrics import NoOpHistogram
 from opentelemetry.semconv.schemas import Schemas
 from opentelemetry.trace import NonRecordingSpan, NoOpTracer
@@ -30,7 +28,7 @@ from wrapt import wrap_function_wrapper
 from otel_llmperf import _errors, experiments, setup, signals
 from otel_llmperf.config import Settings, load_settings
 from otel_llmperf.instruments import Instruments
-from otel_llmperf.invocation import _ACTIVE, Invocation, Telemetry
+from otel_llmperf.invocation import Telemetry
 from otel_llmperf.layering import (
     SelfTracing,
     another_layer_records,
@@ -44,7 +42,7 @@ from otel_llmperf.layering import (
 from otel_llmperf.providers import hosts
 from otel_llmperf.providers.anthropic import ADAPTER as ANTHROPIC_ADAPTER
 from otel_llmperf.providers.anthropic import SELF_TRACING as ANTHROPIC_SELF_TRACING
-from otel_llmperf.providers.base import Api, PatchTarget, ProviderAdapter
+from otel_llmperf.providers.base import PatchTarget, ProviderAdapter
 from otel_llmperf.providers.bedrock import ADAPTER as BEDROCK_ADAPTER
 from otel_llmperf.providers.cohere import ADAPTER as COHERE_ADAPTER
 from otel_llmperf.providers.google_genai import ADAPTER as GOOGLE_GENAI_ADAPTER
@@ -81,29 +79,26 @@ class _CompanionTracer(NoOpTracer):
         return NonRecordingSpan(trace.get_current_span().get_span_context())
 
 
-class _CompanionTelemetry(Telemetry):
-    """Records what only otel-llmperf records (cost, time per output token, feedback, call log).
+class _LayeredTelemetry(Telemetry):
+    """Telemetry whose wrapper already chose, by the layering rules, how the call is recorded.
 
-    Another GenAI instrumentation records the call's span, duration, token usage and chunk
-    metrics under the same names; recording them again would count the call twice.
+    The companion one records what only otel-llmperf records (cost, time per output token,
+    feedback, call log): another GenAI layer records the call's span, duration, token usage and
+    chunk metrics under the same names, and recording them again would count the call twice.
     """
 
     __slots__ = ()
+    layering_checked = True
 
-    def begin(self, api: Api, instance: Any, kwargs: dict[str, Any]) -> Invocation | None:
-        """Start the companion record of a call another layer records."""
-        if not self.enabled or not is_instrumentation_enabled() or otel_context.get_value(_ACTIVE):
-            return None
-        try:
-            return Invocation(self, api, instance, kwargs)
-        except Exception as error:
-            _errors.report("starting a call", error)
-            return None
+
+def _layered(telemetry: Telemetry) -> Telemetry:
+    layered = copy.copy(telemetry)
+    layered.__class__ = _LayeredTelemetry
+    return layered
 
 
 def _companion_of(telemetry: Telemetry) -> Telemetry:
-    companion = copy.copy(telemetry)
-    companion.__class__ = _CompanionTelemetry
+    companion = _layered(telemetry)
     companion.tracer = _CompanionTracer()
     instruments = copy.copy(telemetry.instruments)
     silent = NoOpHistogram("unused")
@@ -207,6 +202,7 @@ class LLMPerfInstrumentor(BaseInstrumentor):  # type: ignore[misc]
             settings,
             self.adapter,
         )
+        telemetry = _layered(telemetry)
         companion = _companion_of(telemetry)
         self._telemetries = (telemetry, companion)
         self._patches: list[_Patch] = []

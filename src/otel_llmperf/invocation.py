@@ -13,7 +13,7 @@ import asyncio
 import threading
 from collections.abc import MutableMapping
 from time import perf_counter
-from typing import Any
+from typing import Any, ClassVar
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
@@ -109,6 +109,9 @@ class Telemetry:
         "user_id_key",
     )
 
+    # True where the instrumentor's wrapper already applied the layering rules to the call.
+    layering_checked: ClassVar[bool] = False
+
     def __init__(self, tracer: Tracer, instruments: Instruments, settings: Settings, adapter: ProviderAdapter) -> None:
         self.tracer = tracer
         self.instruments = instruments
@@ -130,7 +133,7 @@ class Telemetry:
             not self.enabled
             or not is_instrumentation_enabled()
             or otel_context.get_value(_ACTIVE)
-            or another_layer_records()
+            or (not self.layering_checked and another_layer_records())
         ):
             return None
         try:
