@@ -20,6 +20,8 @@ import pytest
 from google import genai
 from google.genai import models as genai_models
 from google.genai import types
+from opentelemetry.instrumentation import anthropic as anthropic_peer
+from opentelemetry.instrumentation import google_genai as google_peer
 from opentelemetry.sdk._logs import LoggerProvider
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
@@ -39,9 +41,6 @@ from fakeserver import FakeServerProcess, start_fake_server
 from helpers import counter_value, drain, resolve
 from otel_llmperf.instruments import LLMPERF_USAGE_COST
 from otel_llmperf.registry import REGISTRY
-
-anthropic_peer = pytest.importorskip("opentelemetry.instrumentation.anthropic")
-google_peer = pytest.importorskip("opentelemetry.instrumentation.google_genai")
 
 ANTHROPIC_MODEL = "claude-haiku-4-5"
 GEMINI_MODEL = "gemini-2.5-flash"
