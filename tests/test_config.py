@@ -4,6 +4,10 @@
 from __future__ import annotations
 
 import logging
+import os
+import subprocess
+import sys
+from typing import Any
 
 import pytest
 
@@ -119,3 +123,161 @@ def test_empty_values_mean_unset() -> None:
 def test_unknown_keyword_raises_type_error() -> None:
     with pytest.raises(TypeError, match="streamusage"):
         load_settings({}, streamusage=True)
+
+
+# --- the SDK's own variables, when otel-llmperf builds the providers (child interpreters) ------
+
+CHILD_APP = """
+import logging, sys
+logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(levelname)s %(name)s %(message)s")
+import otel_llmperf
+otel_llmperf.instrument()
+"""
+
+
+def run_child(tmp_path: Any, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """``instrument()`` alone, in a child interpreter with exactly these OTEL_* variables."""
+    script = tmp_path / "app.py"
+    script.write_text(CHILD_APP)
+    clean = {key: value for key, value in os.environ.items() if not key.startswith("OTEL_")}
+    # Port 0: children never compete for the scrape port. No SDK is patched: the providers are
+    # built all the same, and the child skips importing six SDKs (seconds each on a busy machine).
+    child_env = {**clean, "OTEL_EXPORTER_PROMETHEUS_PORT": "0", "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS": "*", **env}
+    return subprocess.run(
+        [sys.executable, str(script)], env=child_env, capture_output=True, text=True, timeout=60, check=False
+    )
+
+
+UNREACHABLE = "http://127.0.0.1:1"  # never dialled: no signal here exports anything
+
+BAD_SDK_VARIABLES = [
+    pytest.param(
+        {
+            "OTEL_TRACES_EXPORTER": "console",
+            "OTEL_BSP_MAX_QUEUE_SIZE": "-1",
+            "OTEL_BSP_SCHEDULE_DELAY": "0",
+            "OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT": "abc",
+            "OTEL_SPAN_EVENT_COUNT_LIMIT": "-2",
+        },
+        ["traces → console"],
+        id="batch-span-processor-and-span-limits",
+    ),
+    pytest.param(
+        {"OTEL_TRACES_EXPORTER": "console", "OTEL_BSP_MAX_EXPORT_BATCH_SIZE": "5000"},
+        ["traces → console"],
+        id="batch-larger-than-queue",
+    ),
+    pytest.param(
+        {
+            "OTEL_EXPORTER_OTLP_ENDPOINT": UNREACHABLE,
+            "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc",
+            "OTEL_METRICS_EXPORTER": "none",
+            "OTEL_EXPORTER_OTLP_TIMEOUT": "soon",
+            "OTEL_EXPORTER_OTLP_COMPRESSION": "zip",
+            "OTEL_BLRP_SCHEDULE_DELAY": "0",
+            "OTEL_BLRP_MAX_QUEUE_SIZE": "many",
+            "OTEL_LOGRECORD_ATTRIBUTE_COUNT_LIMIT": "x",
+        },
+        ["traces → otlp (grpc)", "events → otlp (grpc)"],
+        id="grpc-timeout-compression-and-log-batching",
+    ),
+    pytest.param(
+        {
+            "OTEL_EXPORTER_OTLP_ENDPOINT": UNREACHABLE,
+            "OTEL_METRICS_EXPORTER": "none",
+            "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT": "-3",
+            "OTEL_EXPORTER_OTLP_LOGS_COMPRESSION": "brotli",
+        },
+        ["traces → otlp (http/protobuf)", "events → otlp (http/protobuf)"],
+        id="http-signal-timeout-and-compression",
+    ),
+    pytest.param(
+        {
+            "OTEL_METRICS_EXPORTER": "console,prometheus",
+            "OTEL_METRICS_EXEMPLAR_FILTER": "bogus",
+            "OTEL_METRIC_EXPORT_INTERVAL": "-5",
+            "OTEL_METRIC_EXPORT_TIMEOUT": "abc",
+        },
+        ["metrics → console, prometheus"],
+        id="metric-reader-and-exemplar-filter",
+    ),
+]
+
+
+@pytest.mark.parametrize(("env", "active"), BAD_SDK_VARIABLES)
+def test_bad_sdk_variables_warn_once_each_and_fall_back(tmp_path: Any, env: dict[str, str], active: list[str]) -> None:
+    result = run_child(tmp_path, env)
+    assert result.returncode == 0, result.stderr
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("WARNING otel_llmperf ")]
+    for name, value in env.items():
+        if name in ("OTEL_TRACES_EXPORTER", "OTEL_METRICS_EXPORTER", "OTEL_EXPORTER_OTLP_ENDPOINT"):
+            continue
+        if name == "OTEL_EXPORTER_OTLP_PROTOCOL":
+            continue
+        named = [line for line in warnings if f"{name}={value!r}" in line]
+        assert len(named) == 1, (name, warnings)
+        assert "using" in named[0]  # says what it does instead
+    # The fallback is the default, not a signal switched off.
+    for described in active:
+        assert described in result.stderr, result.stderr
+
+
+def test_a_signal_timeout_the_grpc_exporter_cannot_start_with_turns_that_exporter_off(tmp_path: Any) -> None:
+    env = {
+        "OTEL_EXPORTER_OTLP_ENDPOINT": UNREACHABLE,
+        "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc",
+        "OTEL_METRICS_EXPORTER": "none",
+        "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT": "soon",
+    }
+    result = run_child(tmp_path, env)
+    assert result.returncode == 0, result.stderr
+    assert "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT='soon'" in result.stderr
+    assert "traces → off" in result.stderr and "events → otlp (grpc)" in result.stderr
+
+
+def test_a_limit_the_tracing_sdk_cannot_import_with_leaves_metrics_on(tmp_path: Any) -> None:
+    env = {"OTEL_TRACES_EXPORTER": "console", "OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT": "abc"}
+    result = run_child(tmp_path, env)
+    assert result.returncode == 0, result.stderr
+    named = [line for line in result.stderr.splitlines() if "OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT='abc'" in line]
+    assert len(named) == 1 and "traces" in named[0]
+    assert "traces → off" in result.stderr and "metrics → prometheus" in result.stderr
+
+
+def test_an_exporter_that_fails_to_build_is_off_and_said(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from otel_llmperf import setup
+
+    def broken() -> Any:
+        raise RuntimeError("no console today")
+
+    monkeypatch.setattr(setup, "_console_span_exporter", broken)
+    caplog.set_level(logging.WARNING, logger="otel_llmperf")
+    built = setup.build_providers(load_settings({}, traces_exporter="console", metrics_exporter="none"))
+    assert built.tracer_provider is None and built.traces == "off"
+    assert "console trace exporter could not be set up (RuntimeError: no console today)" in caplog.text
+
+
+def test_valid_sdk_variables_reach_the_sdk_unchanged() -> None:
+    from otel_llmperf.config import BSP_VARIABLES, SPAN_LIMIT_VARIABLES, SdkVariables
+
+    variables = SdkVariables(
+        {
+            "OTEL_BSP_MAX_QUEUE_SIZE": "100",
+            "OTEL_BSP_EXPORT_TIMEOUT": "0",
+            "OTEL_ATTRIBUTE_COUNT_LIMIT": "5",
+            "OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT": "unset",
+            "OTEL_METRICS_EXEMPLAR_FILTER": "ALWAYS_OFF",
+        }
+    )
+    # A queue of 100 fits the default batch of 512 down: the SDK would refuse the pair.
+    assert variables.batch(BSP_VARIABLES) == {
+        "max_queue_size": 100,
+        "schedule_delay_millis": 5000,
+        "max_export_batch_size": 100,
+        "export_timeout_millis": 0,
+    }
+    assert variables.limits(SPAN_LIMIT_VARIABLES) == {}  # all good: the SDK reads them itself
+    assert variables.exemplar_filter() == "always_off"
+    assert variables.otlp("traces", "grpc").timeout is None

@@ -8,7 +8,9 @@ logs a warning and falls back to the default; nothing here raises on bad input.
 
 from __future__ import annotations
 
+import math
 import os
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,18 +18,47 @@ from typing import Any
 from opentelemetry.environment_variables import OTEL_LOGS_EXPORTER, OTEL_METRICS_EXPORTER, OTEL_TRACES_EXPORTER
 from opentelemetry.instrumentation.environment_variables import OTEL_PYTHON_DISABLED_INSTRUMENTATIONS
 from opentelemetry.sdk.environment_variables import (
+    OTEL_ATTRIBUTE_COUNT_LIMIT,
+    OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT,
+    OTEL_BLRP_EXPORT_TIMEOUT,
+    OTEL_BLRP_MAX_EXPORT_BATCH_SIZE,
+    OTEL_BLRP_MAX_QUEUE_SIZE,
+    OTEL_BLRP_SCHEDULE_DELAY,
+    OTEL_BSP_EXPORT_TIMEOUT,
+    OTEL_BSP_MAX_EXPORT_BATCH_SIZE,
+    OTEL_BSP_MAX_QUEUE_SIZE,
+    OTEL_BSP_SCHEDULE_DELAY,
+    OTEL_EVENT_ATTRIBUTE_COUNT_LIMIT,
+    OTEL_EXPORTER_OTLP_COMPRESSION,
     OTEL_EXPORTER_OTLP_ENDPOINT,
+    OTEL_EXPORTER_OTLP_LOGS_COMPRESSION,
     OTEL_EXPORTER_OTLP_LOGS_ENDPOINT,
     OTEL_EXPORTER_OTLP_LOGS_PROTOCOL,
+    OTEL_EXPORTER_OTLP_LOGS_TIMEOUT,
+    OTEL_EXPORTER_OTLP_METRICS_COMPRESSION,
     OTEL_EXPORTER_OTLP_METRICS_ENDPOINT,
     OTEL_EXPORTER_OTLP_METRICS_PROTOCOL,
+    OTEL_EXPORTER_OTLP_METRICS_TIMEOUT,
     OTEL_EXPORTER_OTLP_PROTOCOL,
+    OTEL_EXPORTER_OTLP_TIMEOUT,
+    OTEL_EXPORTER_OTLP_TRACES_COMPRESSION,
     OTEL_EXPORTER_OTLP_TRACES_ENDPOINT,
     OTEL_EXPORTER_OTLP_TRACES_PROTOCOL,
+    OTEL_EXPORTER_OTLP_TRACES_TIMEOUT,
     OTEL_EXPORTER_PROMETHEUS_HOST,
     OTEL_EXPORTER_PROMETHEUS_PORT,
+    OTEL_LINK_ATTRIBUTE_COUNT_LIMIT,
+    OTEL_LOGRECORD_ATTRIBUTE_COUNT_LIMIT,
+    OTEL_LOGRECORD_ATTRIBUTE_VALUE_LENGTH_LIMIT,
+    OTEL_METRIC_EXPORT_INTERVAL,
+    OTEL_METRIC_EXPORT_TIMEOUT,
+    OTEL_METRICS_EXEMPLAR_FILTER,
     OTEL_SDK_DISABLED,
     OTEL_SERVICE_NAME,
+    OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT,
+    OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT,
+    OTEL_SPAN_EVENT_COUNT_LIMIT,
+    OTEL_SPAN_LINK_COUNT_LIMIT,
 )
 
 from otel_llmperf import _errors
@@ -400,3 +431,233 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) ->
         log_calls=parse_bool(*source("log_calls", OTEL_PYTHON_LLMPERF_LOG_CALLS), False),
         prices=load_prices(prices_given, _env(env, OTEL_PYTHON_LLMPERF_PRICES)),
     )
+
+
+# --- the SDK's own variables ------------------------------------------------------------------
+
+# Read by the SDK and its exporters while otel-llmperf builds providers. The SDK raises on
+# several bad values (a negative queue size, an unknown exemplar filter, a non-numeric gRPC
+# timeout, a non-integer attribute limit), which would make instrument() raise. Each is checked
+# here first; a bad one warns once, names itself and what is used instead, and reaches the SDK
+# as a constructor argument holding the default, so the SDK never parses it.
+_BATCH_DEFAULTS = {"max_queue_size": 2048, "schedule_delay_millis": 5000, "max_export_batch_size": 512}
+BSP_VARIABLES = {
+    "max_queue_size": OTEL_BSP_MAX_QUEUE_SIZE,
+    "schedule_delay_millis": OTEL_BSP_SCHEDULE_DELAY,
+    "max_export_batch_size": OTEL_BSP_MAX_EXPORT_BATCH_SIZE,
+    "export_timeout_millis": OTEL_BSP_EXPORT_TIMEOUT,
+}
+BLRP_VARIABLES = {
+    "max_queue_size": OTEL_BLRP_MAX_QUEUE_SIZE,
+    "schedule_delay_millis": OTEL_BLRP_SCHEDULE_DELAY,
+    "max_export_batch_size": OTEL_BLRP_MAX_EXPORT_BATCH_SIZE,
+    "export_timeout_millis": OTEL_BLRP_EXPORT_TIMEOUT,
+}
+# Per signal: (timeout, compression) variables, read before the general ones.
+OTLP_SIGNAL_VARIABLES = {
+    "traces": (OTEL_EXPORTER_OTLP_TRACES_TIMEOUT, OTEL_EXPORTER_OTLP_TRACES_COMPRESSION),
+    "metrics": (OTEL_EXPORTER_OTLP_METRICS_TIMEOUT, OTEL_EXPORTER_OTLP_METRICS_COMPRESSION),
+    "logs": (OTEL_EXPORTER_OTLP_LOGS_TIMEOUT, OTEL_EXPORTER_OTLP_LOGS_COMPRESSION),
+}
+OTLP_COMPRESSIONS = ("none", "gzip", "deflate")
+EXEMPLAR_FILTERS = ("trace_based", "always_on", "always_off")
+# Limit variables (non-negative integers or "unset") and the global one each falls back to.
+SPAN_LIMIT_VARIABLES = {
+    "max_attributes": (OTEL_ATTRIBUTE_COUNT_LIMIT, None),
+    "max_attribute_length": (OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT, None),
+    "max_span_attributes": (OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT, OTEL_ATTRIBUTE_COUNT_LIMIT),
+    "max_span_attribute_length": (OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT, OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT),
+    "max_events": (OTEL_SPAN_EVENT_COUNT_LIMIT, None),
+    "max_links": (OTEL_SPAN_LINK_COUNT_LIMIT, None),
+    "max_event_attributes": (OTEL_EVENT_ATTRIBUTE_COUNT_LIMIT, OTEL_ATTRIBUTE_COUNT_LIMIT),
+    "max_link_attributes": (OTEL_LINK_ATTRIBUTE_COUNT_LIMIT, OTEL_ATTRIBUTE_COUNT_LIMIT),
+}
+LOG_LIMIT_VARIABLES = {
+    "max_attributes": (OTEL_ATTRIBUTE_COUNT_LIMIT, None),
+    "max_attribute_length": (OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT, None),
+    "max_log_record_attributes": (OTEL_LOGRECORD_ATTRIBUTE_COUNT_LIMIT, OTEL_ATTRIBUTE_COUNT_LIMIT),
+    "max_log_record_attribute_length": (OTEL_LOGRECORD_ATTRIBUTE_VALUE_LENGTH_LIMIT, OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT),
+}
+_COUNT_LIMIT_DEFAULT = 128  # the SDK's default for every count limit
+_OTLP_TIMEOUT = 10.0  # seconds, the OTLP exporters' default
+_LIMIT = "a non-negative integer or 'unset'"
+UNLIMITED = -1  # SpanLimits.UNSET / LogRecordLimits.UNSET: no limit
+
+_warned_variables: set[tuple[str, str]] = set()
+_warned_lock = threading.Lock()
+
+
+class SdkVariables:
+    """The SDK variables of one provider set-up, checked; each accessor returns constructor arguments."""
+
+    def __init__(self, environ: Mapping[str, str] | None = None) -> None:
+        self._env = os.environ if environ is None else environ
+
+    def raw(self, name: str) -> str | None:
+        """The variable's value, ``None`` when unset or empty."""
+        return _env(self._env, name)
+
+    def bad(self, name: str, raw: str, expected: str, instead: str) -> None:
+        """Warn (once per variable and value) that ``name`` is not ``expected``, and what happens instead."""
+        with _warned_lock:
+            if (name, raw) in _warned_variables:
+                return
+            _warned_variables.add((name, raw))
+        _logger.warning("%s=%r is not %s; %s", name, raw, expected, instead)
+
+    def integer(self, name: str, default: int, minimum: int) -> int:
+        """An integer variable of at least ``minimum``; anything else warns and gives ``default``."""
+        raw = self.raw(name)
+        if raw is None:
+            return default
+        try:
+            value = int(raw)
+        except ValueError:
+            value = minimum - 1
+        if value < minimum:
+            self.bad(name, raw, f"an integer of at least {minimum}", f"using the default {default}")
+            return default
+        return value
+
+    def number(self, name: str, default: float) -> float:
+        """A positive finite number; anything else warns and gives ``default``."""
+        raw = self.raw(name)
+        if raw is None:
+            return default
+        value = _positive(raw)
+        if value is None:
+            self.bad(name, raw, "a positive number", f"using the default {default:g}")
+            return default
+        return value
+
+    def batch(self, variables: Mapping[str, str]) -> dict[str, Any]:
+        """Arguments of a batch processor (spans or log records), every one checked."""
+        chosen: dict[str, Any] = {
+            key: self.integer(name, _BATCH_DEFAULTS.get(key, 30000), 1 if key in _BATCH_DEFAULTS else 0)
+            for key, name in variables.items()
+        }
+        if chosen["max_export_batch_size"] > chosen["max_queue_size"]:
+            # The SDK refuses a batch larger than its queue, even when only the queue was set.
+            fitted = min(_BATCH_DEFAULTS["max_export_batch_size"], chosen["max_queue_size"])
+            name = variables["max_export_batch_size"]
+            raw = self.raw(name)
+            if raw is not None:
+                self.bad(name, raw, f"at most the queue size {chosen['max_queue_size']}", f"using {fitted}")
+            chosen["max_export_batch_size"] = fitted
+        return chosen
+
+    def metric_reader(self) -> dict[str, Any]:
+        """Arguments of a periodic metric reader."""
+        return {
+            "export_interval_millis": self.number(OTEL_METRIC_EXPORT_INTERVAL, 60000.0),
+            "export_timeout_millis": self.number(OTEL_METRIC_EXPORT_TIMEOUT, 30000.0),
+        }
+
+    def exemplar_filter(self) -> str:
+        """The exemplar filter's name (the SDK accepts only these exact spellings)."""
+        raw = self.raw(OTEL_METRICS_EXEMPLAR_FILTER)
+        if raw is None:
+            return "trace_based"
+        chosen = raw.strip().lower()
+        if chosen not in EXEMPLAR_FILTERS:
+            self.bad(OTEL_METRICS_EXEMPLAR_FILTER, raw, f"one of {', '.join(EXEMPLAR_FILTERS)}", "using trace_based")
+            return "trace_based"
+        return chosen
+
+    def sdk_trace_importable(self) -> bool:
+        """Whether ``opentelemetry.sdk.trace`` can be imported: it reads one limit at import and raises on it."""
+        raw = self.raw(OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT)
+        if raw is None or self._limit(OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT) is not False:
+            return True
+        self.bad(
+            OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT,
+            raw,
+            _LIMIT,
+            "the OpenTelemetry SDK cannot load its tracing module with it: traces and OTLP export are off",
+        )
+        return False
+
+    def _limit(self, name: str) -> int | bool | None:
+        # A valid limit (None for "unset", i.e. unlimited), or False when absent or bad.
+        raw = self.raw(name)
+        if raw is None:
+            return False
+        if raw.strip().lower() == "unset":
+            return None
+        try:
+            value = int(raw)
+        except ValueError:
+            value = -1
+        return value if value >= 0 else False
+
+    def limits(self, variables: Mapping[str, tuple[str, str | None]]) -> dict[str, int]:
+        """Arguments for SpanLimits/LogRecordLimits replacing the bad limit variables (none when all are good)."""
+        chosen: dict[str, int] = {}
+        for key, (name, fallback) in variables.items():
+            raw = self.raw(name)
+            if raw is None or self._limit(name) is not False:
+                continue  # absent, or good: the SDK reads it as it is
+            usable = self._limit(fallback) if fallback is not None else False
+            if usable is not False:
+                value = UNLIMITED if usable is None else int(usable)
+                instead = f"using {fallback} ({'no limit' if usable is None else usable})"
+            else:
+                value = UNLIMITED if "length" in key else _COUNT_LIMIT_DEFAULT
+                instead = "using the default (no limit)" if value == UNLIMITED else f"using the default {value}"
+            self.bad(name, raw, _LIMIT, instead)
+            chosen[key] = value
+        return chosen
+
+    def otlp(self, signal: str, protocol: str) -> OtlpOptions:
+        """What to pass to ``signal``'s OTLP exporter in place of bad timeout and compression variables."""
+        timeout_name, compression_name = OTLP_SIGNAL_VARIABLES[signal]
+        bad: list[tuple[str, str]] = []
+        timeout, source = None, ""
+        for name in (timeout_name, OTEL_EXPORTER_OTLP_TIMEOUT):  # the exporters' order
+            raw = self.raw(name)
+            if raw is None:
+                continue
+            timeout = _positive(raw)
+            if timeout is not None:
+                source = name
+                break
+            bad.append((name, raw))
+        unusable = None
+        for name, raw in bad:
+            if protocol == "grpc" and name == timeout_name:
+                # The gRPC exporters parse their signal's timeout whatever they are given.
+                unusable = name
+                instead = f"the gRPC exporter cannot start with it: {signal} are not exported over OTLP"
+            elif timeout is not None:
+                instead = f"using {source}={timeout:g} s"
+            else:
+                instead = f"using the default {_OTLP_TIMEOUT:g} s"
+            self.bad(name, raw, "a positive number of seconds", instead)
+        compression = None
+        for name in (compression_name, OTEL_EXPORTER_OTLP_COMPRESSION):
+            raw = self.raw(name)
+            if raw is None:
+                continue
+            compression = raw.strip().lower()
+            if compression not in OTLP_COMPRESSIONS:
+                self.bad(name, raw, f"one of {', '.join(OTLP_COMPRESSIONS)}", "using none")
+                compression = "none"
+            break
+        return OtlpOptions((timeout or _OTLP_TIMEOUT) if bad else None, compression, unusable)
+
+
+@dataclass(frozen=True)
+class OtlpOptions:
+    """Checked OTLP exporter options: ``None`` leaves an option to the exporter's own reading."""
+
+    timeout: float | None
+    compression: str | None
+    unusable: str | None  # a variable the exporter cannot be built with
+
+
+def _positive(raw: str) -> float | None:
+    try:
+        value = float(raw)
+    except ValueError:
+        return None
+    return value if 0 < value < math.inf else None

@@ -4,26 +4,43 @@
 If the application set its own tracer or meter provider, that provider is used as it is.
 Otherwise this module builds one from :class:`~otel_llmperf.config.Settings`: OTLP (HTTP or
 gRPC), a Prometheus scrape endpoint, or the console. A signal with no exporter stays off (the
-no-op provider), so nothing is computed for it. Failures to start an exporter warn and leave
-the application running without that exporter.
+no-op provider), so nothing is computed for it.
+
+Building never raises into ``instrument()``. The SDK's own variables are checked first
+(:class:`~otel_llmperf.config.SdkVariables`): a bad one warns, naming itself, and its default
+reaches the SDK as a constructor argument. Any other failure to build an exporter, reader or
+provider warns and leaves the application running without it. The SDK is imported here only
+when used: a bad ``OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT`` makes ``opentelemetry.sdk.trace`` (and the
+OTLP exporters) fail at import, which must cost those exporters, not ``import otel_llmperf``.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from opentelemetry import metrics, trace
-from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.metrics.export import ConsoleMetricExporter, MetricReader, PeriodicExportingMetricReader
-from opentelemetry.sdk.resources import SERVICE_NAME, Resource
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
 
 from otel_llmperf import _errors
-from otel_llmperf.config import Settings
+from otel_llmperf.config import (
+    BLRP_VARIABLES,
+    BSP_VARIABLES,
+    LOG_LIMIT_VARIABLES,
+    SPAN_LIMIT_VARIABLES,
+    SdkVariables,
+    Settings,
+)
+
+if TYPE_CHECKING:
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import MetricReader
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SpanExporter
+
+T = TypeVar("T")
 
 _logger = _errors.logger("otel_llmperf")
 
@@ -63,7 +80,51 @@ class ProviderSetup:
 
 
 def _resource(settings: Settings) -> Resource:
+    from opentelemetry.sdk.resources import SERVICE_NAME, Resource
+
     return Resource.create({SERVICE_NAME: settings.service_name} if settings.service_name else {})
+
+
+def _built(what: str, build: Callable[[], T]) -> T | None:
+    """``build()``, or ``None`` with one warning saying what is off and why: set-up never raises."""
+    try:
+        return build()
+    except Exception as error:
+        _logger.warning(
+            "otel-llmperf: %s could not be set up (%s: %s); the application runs on without it",
+            what,
+            type(error).__name__,
+            error,
+        )
+        return None
+
+
+def _otlp_options(variables: SdkVariables, signal: str, protocol: str) -> dict[str, Any] | None:
+    # Checked timeout and compression as constructor arguments; None when no exporter can be built.
+    if not variables.sdk_trace_importable():  # every OTLP exporter imports the tracing SDK
+        return None
+    checked = variables.otlp(signal, protocol)
+    if checked.unusable is not None:
+        return None
+    options: dict[str, Any] = {}
+    if checked.timeout is not None:
+        options["timeout"] = checked.timeout
+    if checked.compression is not None:
+        if protocol == "grpc":
+            try:
+                import grpc  # type: ignore[import-untyped]
+            except ImportError:  # without the [grpc] extra; the exporter's import says so
+                return options
+            # The gRPC exporters know only "gzip" by name and fail on "none" and "deflate".
+            options["compression"] = {
+                "gzip": grpc.Compression.Gzip,
+                "deflate": grpc.Compression.Deflate,
+            }.get(checked.compression, grpc.Compression.NoCompression)
+        else:
+            from opentelemetry.exporter.otlp.proto.http import Compression
+
+            options["compression"] = Compression(checked.compression)
+    return options
 
 
 def _signal_endpoint(settings: Settings, protocol: str, path: str) -> dict[str, Any]:
@@ -75,9 +136,12 @@ def _signal_endpoint(settings: Settings, protocol: str, path: str) -> dict[str, 
     return {"endpoint": base if protocol == "grpc" else f"{base}/{path}"}
 
 
-def _otlp_span_exporter(settings: Settings) -> SpanExporter | None:
+def _otlp_span_exporter(settings: Settings, variables: SdkVariables) -> SpanExporter | None:
     protocol = settings.traces_otlp_protocol
-    kwargs = _signal_endpoint(settings, protocol, "v1/traces")
+    options = _otlp_options(variables, "traces", protocol)
+    if options is None:
+        return None
+    kwargs = {**_signal_endpoint(settings, protocol, "v1/traces"), **options}
     try:
         if protocol == "grpc":
             from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcSpan
@@ -91,17 +155,22 @@ def _otlp_span_exporter(settings: Settings) -> SpanExporter | None:
         return None
 
 
-def _otlp_metric_reader(settings: Settings) -> MetricReader | None:
+def _otlp_metric_reader(settings: Settings, variables: SdkVariables) -> MetricReader | None:
+    from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
+
     protocol = settings.metrics_otlp_protocol
-    kwargs = _signal_endpoint(settings, protocol, "v1/metrics")
+    options = _otlp_options(variables, "metrics", protocol)
+    if options is None:
+        return None
+    kwargs = {**_signal_endpoint(settings, protocol, "v1/metrics"), **options}
     try:
         if protocol == "grpc":
             from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter as GrpcMetric
 
-            return PeriodicExportingMetricReader(GrpcMetric(**kwargs))
+            return PeriodicExportingMetricReader(GrpcMetric(**kwargs), **variables.metric_reader())
         from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter as HttpMetric
 
-        return PeriodicExportingMetricReader(HttpMetric(**kwargs))
+        return PeriodicExportingMetricReader(HttpMetric(**kwargs), **variables.metric_reader())
     except ImportError:
         _logger.warning("OTLP/gRPC metric export needs `pip install 'otel-llmperf[grpc]'`; metrics go elsewhere")
         return None
@@ -128,9 +197,12 @@ def _prometheus_reader(settings: Settings, setup: ProviderSetup, registry: Any) 
     return PrometheusMetricReader(registry=registry)
 
 
-def _otlp_log_exporter(settings: Settings) -> Any:
+def _otlp_log_exporter(settings: Settings, variables: SdkVariables) -> Any:
     protocol = settings.logs_otlp_protocol
-    kwargs = _signal_endpoint(settings, protocol, "v1/logs")
+    options = _otlp_options(variables, "logs", protocol)
+    if options is None:
+        return None
+    kwargs = {**_signal_endpoint(settings, protocol, "v1/logs"), **options}
     try:
         if protocol == "grpc":
             from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter as GrpcLog
@@ -144,38 +216,88 @@ def _otlp_log_exporter(settings: Settings) -> Any:
         return None
 
 
+def _console_log_exporter() -> Any:
+    from opentelemetry.sdk._logs.export import ConsoleLogRecordExporter
+
+    return ConsoleLogRecordExporter()
+
+
 def build_logger_provider(settings: Settings) -> tuple[Any, str]:
     """A logger provider for the feedback/evaluation events, or ``None`` when no exporter is active."""
-    from opentelemetry.sdk._logs import LoggerProvider
-    from opentelemetry.sdk._logs.export import BatchLogRecordProcessor, ConsoleLogRecordExporter
-
+    variables = SdkVariables()
     exporters: list[tuple[str, Any]] = []
     for name in settings.logs_exporter:
-        exporter = _otlp_log_exporter(settings) if name == "otlp" else ConsoleLogRecordExporter()
+        label = f"otlp ({settings.logs_otlp_protocol})" if name == "otlp" else name
+        exporter = _built(
+            f"the {label} event exporter",
+            (lambda: _otlp_log_exporter(settings, variables)) if name == "otlp" else _console_log_exporter,
+        )
         if exporter is not None:
-            exporters.append((f"otlp ({settings.logs_otlp_protocol})" if name == "otlp" else name, exporter))
+            exporters.append((label, exporter))
     if not exporters:
         return None, "off"
-    provider = LoggerProvider(resource=_resource(settings))
-    for _label, exporter in exporters:
-        provider.add_log_record_processor(BatchLogRecordProcessor(exporter))
+
+    def build() -> Any:
+        from opentelemetry.sdk._logs import LoggerProvider, LogRecordLimits
+        from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
+
+        limits = variables.limits(LOG_LIMIT_VARIABLES)
+        provider = LoggerProvider(
+            resource=_resource(settings), log_record_limits=LogRecordLimits(**limits) if limits else None
+        )
+        for _label, exporter in exporters:
+            provider.add_log_record_processor(BatchLogRecordProcessor(exporter, **variables.batch(BLRP_VARIABLES)))
+        return provider
+
+    provider = _built("the event (log record) provider", build)
+    if provider is None:
+        return None, "off"
     return provider, ", ".join(label for label, _ in exporters)
+
+
+def _console_span_exporter() -> SpanExporter:
+    from opentelemetry.sdk.trace.export import ConsoleSpanExporter
+
+    return ConsoleSpanExporter()
 
 
 def build_tracer_provider(settings: Settings) -> tuple[TracerProvider | None, str]:
     """A tracer provider with the configured exporters, or ``None`` when no exporter is active."""
+    variables = SdkVariables()
+    if settings.traces_exporter and not variables.sdk_trace_importable():
+        return None, "off"
     exporters: list[tuple[str, SpanExporter]] = []
     for name in settings.traces_exporter:
-        exporter = _otlp_span_exporter(settings) if name == "otlp" else ConsoleSpanExporter()
+        label = f"otlp ({settings.traces_otlp_protocol})" if name == "otlp" else name
+        exporter = _built(
+            f"the {label} trace exporter",
+            (lambda: _otlp_span_exporter(settings, variables)) if name == "otlp" else _console_span_exporter,
+        )
         if exporter is not None:
-            label = f"otlp ({settings.traces_otlp_protocol})" if name == "otlp" else name
             exporters.append((label, exporter))
     if not exporters:
         return None, "off"
-    provider = TracerProvider(resource=_resource(settings))
-    for _label, exporter in exporters:
-        provider.add_span_processor(BatchSpanProcessor(exporter))
+
+    def build() -> TracerProvider:
+        from opentelemetry.sdk.trace import SpanLimits, TracerProvider
+        from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+        limits = variables.limits(SPAN_LIMIT_VARIABLES)
+        provider = TracerProvider(resource=_resource(settings), span_limits=SpanLimits(**limits) if limits else None)
+        for _label, exporter in exporters:
+            provider.add_span_processor(BatchSpanProcessor(exporter, **variables.batch(BSP_VARIABLES)))
+        return provider
+
+    provider = _built("the tracer provider", build)
+    if provider is None:
+        return None, "off"
     return provider, ", ".join(label for label, _ in exporters)
+
+
+def _console_metric_reader(variables: SdkVariables) -> MetricReader:
+    from opentelemetry.sdk.metrics.export import ConsoleMetricExporter, PeriodicExportingMetricReader
+
+    return PeriodicExportingMetricReader(ConsoleMetricExporter(), **variables.metric_reader())
 
 
 def build_meter_provider(
@@ -185,23 +307,37 @@ def build_meter_provider(
     extra_readers: Sequence[MetricReader] = (),
 ) -> tuple[MeterProvider | None, str]:
     """A meter provider with the configured readers (plus ``extra_readers``), or ``None`` with none at all."""
+    variables = SdkVariables()
     readers: list[tuple[str, MetricReader]] = []
     for name in settings.metrics_exporter:
+        reader: MetricReader | None
         if name == "prometheus":
-            reader = _prometheus_reader(settings, setup, prometheus_registry)
+            reader = _built("the Prometheus endpoint", lambda: _prometheus_reader(settings, setup, prometheus_registry))
             label = f"prometheus (http://{settings.prometheus_host}:{setup.prometheus_port}/metrics)"
         elif name == "otlp":
-            reader = _otlp_metric_reader(settings)
             label = f"otlp ({settings.metrics_otlp_protocol})"
+            reader = _built(f"the {label} metric exporter", lambda: _otlp_metric_reader(settings, variables))
         else:
-            reader = PeriodicExportingMetricReader(ConsoleMetricExporter())
             label = name
+            reader = _built(f"the {name} metric exporter", lambda: _console_metric_reader(variables))
         if reader is not None:
             readers.append((label, reader))
     if not readers and not extra_readers:
         return None, "off"
-    all_readers = [reader for _, reader in readers] + list(extra_readers)
-    provider = MeterProvider(metric_readers=all_readers, resource=_resource(settings))
+
+    def build() -> MeterProvider:
+        from opentelemetry.sdk.metrics import AlwaysOffExemplarFilter, AlwaysOnExemplarFilter, MeterProvider
+        from opentelemetry.sdk.metrics import TraceBasedExemplarFilter as TraceBased
+
+        exemplar_filter = {"always_on": AlwaysOnExemplarFilter, "always_off": AlwaysOffExemplarFilter}.get(
+            variables.exemplar_filter(), TraceBased
+        )()
+        all_readers = [reader for _, reader in readers] + list(extra_readers)
+        return MeterProvider(metric_readers=all_readers, resource=_resource(settings), exemplar_filter=exemplar_filter)
+
+    provider = _built("the meter provider", build)
+    if provider is None:
+        return None, "off"
     return provider, ", ".join(label for label, _ in readers) or "off"
 
 
