@@ -11,11 +11,13 @@ chunks, the same exception class, and its own exception object where it raised o
 
 from __future__ import annotations
 
+import ast
 import gc
 import logging
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import anthropic
@@ -442,3 +444,94 @@ def test_instrument_and_uninstrument_never_raise_on_a_broken_handler(session: Se
     otel_llmperf.uninstrument()
     session.instrument()
     assert session.faulty.handler is not None and session.faulty.handler.calls > 0
+
+
+# --- the boundary holds everywhere ------------------------------------------------------------
+
+SRC = Path(otel_llmperf.__file__).parent
+# Outside the application's calls: the command line, the report and the demo own their logging.
+UNGUARDED = ("_errors.py", "cli.py", "report", "demo")
+_ROOT_LOGGING = {"debug", "info", "warning", "warn", "error", "exception", "critical", "log"}
+
+
+def _raw_logging(tree: ast.AST) -> list[int]:
+    lines = []
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Call):
+            continue
+        func = node.func
+        if (isinstance(func, ast.Name) and func.id == "getLogger") or (
+            isinstance(func, ast.Attribute)
+            and isinstance(func.value, ast.Name)
+            and func.value.id == "logging"
+            and (func.attr == "getLogger" or func.attr in _ROOT_LOGGING)
+        ):
+            lines.append(node.lineno)
+    return lines
+
+
+def test_every_module_logs_through_the_safe_logger() -> None:
+    offenders = []
+    for path in sorted(SRC.rglob("*.py")):
+        relative = path.relative_to(SRC)
+        if relative.parts[0] in UNGUARDED:
+            continue
+        offenders += [f"{relative}:{line}" for line in _raw_logging(ast.parse(path.read_text(encoding="utf-8")))]
+    # A raw logger raises whatever its handlers raise: use otel_llmperf._errors.logger(name).
+    assert offenders == []
+
+
+def test_the_structural_check_sees_a_raw_logger() -> None:
+    assert _raw_logging(ast.parse('import logging\n_logger = logging.getLogger("otel_llmperf")')) == [2]
+    assert _raw_logging(ast.parse("from logging import getLogger\nlog = getLogger(__name__)")) == [2]
+    assert _raw_logging(ast.parse("import logging\nlogging.warning('x')")) == [2]
+    assert _raw_logging(ast.parse("from otel_llmperf import _errors\n_logger = _errors.logger('x')")) == []
+
+
+# --- handlers at default levels ---------------------------------------------------------------
+
+
+@pytest.fixture(name="raising_handler")
+def fixture_raising_handler(monkeypatch: pytest.MonkeyPatch) -> RaisingHandler:
+    """A handler that raises, on the ``otel_llmperf`` logger at its default level (WARNING via root)."""
+    handler = RaisingHandler()
+    target = logging.getLogger("otel_llmperf")
+    monkeypatch.setattr(target, "handlers", [*target.handlers, handler])
+    return handler
+
+
+async def test_a_raising_handler_at_default_levels_does_not_fail_the_call(
+    raising_handler: RaisingHandler,
+    instrument: Callable[..., None],
+    mode: str,
+    fake_server: FakeServerProcess,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    instrument()
+    client = make_client(mode, fake_server.base_url)
+    # An unpriced model: its first call logs a warning, which the handler turns into an error.
+    response = await resolve(client.chat.completions.create(model=f"never-priced-{mode}", messages=MESSAGES))
+    assert response.choices[0].message.content
+    assert raising_handler.calls >= 1
+
+
+def test_report_never_raises_and_says_once_on_stderr_that_a_handler_fails(
+    raising_handler: RaisingHandler, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from otel_llmperf import _errors
+
+    monkeypatch.setattr(_errors, "_handler_failed", False)
+    _errors.report("a test of the boundary", ValueError("ours"))
+    _errors.report("another test of the boundary", ValueError("ours"))
+    assert raising_handler.calls == 2
+    assert capsys.readouterr().err.count("a logging handler of 'otel_llmperf' raised HookError") == 1
+
+
+def test_the_safe_logger_keeps_extra_levels_and_the_callers_line(caplog: pytest.LogCaptureFixture) -> None:
+    from otel_llmperf import _errors
+
+    caplog.set_level(logging.INFO, logger="otel_llmperf.calls")
+    _errors.logger("otel_llmperf.calls").info("hello %s", "there", extra={"llmperf": {"a": 1}})
+    (record,) = caplog.records
+    assert record.getMessage() == "hello there" and record.llmperf == {"a": 1}  # type: ignore[attr-defined]
+    assert record.pathname == __file__  # attributed to the caller, not to the adapter
