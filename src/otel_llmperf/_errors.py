@@ -7,8 +7,10 @@ exemplar filters, log record processors) and the application's logging handlers.
 raise. Neither may turn a working call into a failing one, or replace the SDK's or the caller's
 own exception. So:
 
-* every call of ours into the SDK at the start and end of an LLM call sits in a :class:`Boundary`
-  (``with SPAN_END: span.end()``): an error is reported and the call goes on;
+* every call of ours into the SDK at the start and end of an LLM call is guarded and names its
+  :class:`Boundary` (``except Exception as error: SPAN_END.caught(error)``), each on its own, so
+  a broken span processor costs the span, not the metrics, and the call goes on;
+* building the SDK's providers and exporters never raises either (see :mod:`otel_llmperf.setup`);
 * every module logs through :func:`logger`, whose records never raise, whatever the handlers do;
 * :func:`report` (our own failures) never raises.
 """
@@ -114,5 +116,4 @@ SPAN_START = Boundary("starting a span (a span processor's on_start)")
 SPAN_END = Boundary("ending a span (a span processor's or exporter's on_end)")
 SPAN_UPDATE = Boundary("setting a span's end attributes")
 METRICS = Boundary("recording a metric (the meter provider's instruments)")
-EVENTS = Boundary("emitting an event (the logger provider's processors)")
 CALL_LOG = Boundary("writing the call log")
