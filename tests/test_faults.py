@@ -193,6 +193,7 @@ class Session:
     """An instrumentation with one fault injected, undone after the test."""
 
     faulty: Faulty
+    hook: str
     active: bool = False
 
     def instrument(self) -> None:
@@ -207,7 +208,7 @@ class Session:
 
 @pytest.fixture(name="session")
 def fixture_session(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[Session]:
-    session = Session(_build(request.param, monkeypatch))
+    session = Session(_build(request.param, monkeypatch), request.param)
     try:
         yield session
     finally:
@@ -240,15 +241,32 @@ def _text(chunk: Any) -> Any:
 
 
 async def _open(client: Any, provider: str, stream: bool, **headers: str) -> Any:
-    extra = {f"x-fake-{key.replace('_', '-')}": value for key, value in headers.items()}
+    options: dict[str, Any] = {"extra_headers": {f"x-fake-{key.replace('_', '-')}": v for key, v in headers.items()}}
+    if headers.get("ttft"):
+        options["timeout"] = 0.05  # the server waits 2 s: the SDK's APITimeoutError
     if provider == "anthropic":
         return await resolve(
-            client.messages.create(model=MODEL, max_tokens=50, messages=MESSAGES, stream=stream, extra_headers=extra)
+            client.messages.create(model=MODEL, max_tokens=50, messages=MESSAGES, stream=stream, **options)
         )
-    options: dict[str, Any] = {"extra_headers": extra}
-    if headers.get("ttft"):
-        options["timeout"] = 0.05
     return await resolve(client.chat.completions.create(model=MODEL, messages=MESSAGES, stream=stream, **options))
+
+
+def _helper(client: Any, provider: str) -> Any:
+    # The SDKs' stream helpers: a manager whose with block opens (and closes) the stream.
+    if provider == "anthropic":
+        return client.messages.stream(model=MODEL, max_tokens=50, messages=MESSAGES)
+    return client.chat.completions.stream(model=MODEL, messages=MESSAGES)
+
+
+async def _helper_texts(client: Any, provider: str, mode: str) -> list[Any]:
+    kinds = []
+    if mode == "sync":
+        with _helper(client, provider) as stream:
+            kinds = [getattr(event, "type", None) for event in stream]
+    else:
+        async with _helper(client, provider) as stream:
+            kinds = [getattr(event, "type", None) async for event in stream]
+    return kinds
 
 
 def _content(response: Any) -> Any:
@@ -323,6 +341,8 @@ async def scenario_outcome(name: str, client: Any, mode: str, provider: str, unr
             except CallerError as raised:
                 assert raised is error  # the very object, not a copy or a replacement
                 raise
+        elif name == "helper_stream":
+            return "ok", await _helper_texts(client, provider, mode)
         elif name == "stream_abandoned":
             stream = await _open(client, provider, True)
             first = _text(await take(stream))
@@ -358,6 +378,7 @@ OPENAI_SCENARIOS = [
     "stream_break_with",
     "stream_caller_error",
     "stream_abandoned",
+    "helper_stream",
 ]
 
 
@@ -373,6 +394,9 @@ async def test_openai_host_sees_what_it_sees_uninstrumented(
     assert unraisable == []
     if session.faulty.handler is not None and scenario == "create":
         assert session.faulty.handler.calls > 0  # the fault was met, not skipped
+    if scenario == "stream_abandoned" and session.faulty.reader is not None and "instruments" not in session.hook:
+        # The finaliser ran, and ended the call, through the broken hook.
+        assert total_count(session.faulty.reader, DURATION, {"error.type": "abandoned"}) == 1
 
 
 # --- anthropic: a smaller matrix ----------------------------------------------------------------
@@ -397,7 +421,17 @@ async def fixture_anthropic_client(mode: str, anthropic_server: FakeServerProces
 
 @pytest.mark.parametrize(
     "scenario",
-    ["create", "rate_limit", "stream_end", "stream_close", "stream_break_with", "stream_caller_error", "stream_cut"],
+    [
+        "create",
+        "rate_limit",
+        "timeout",
+        "stream_end",
+        "stream_close",
+        "stream_break_with",
+        "stream_caller_error",
+        "stream_cut",
+        "helper_stream",
+    ],
 )
 @pytest.mark.parametrize("session", ["on_start", "on_end", "instruments", "log_handler"], indirect=True)
 async def test_anthropic_host_sees_what_it_sees_uninstrumented(
@@ -412,7 +446,7 @@ async def test_anthropic_host_sees_what_it_sees_uninstrumented(
 # --- the telemetry that does not depend on the broken hook goes on --------------------------
 
 
-@pytest.mark.parametrize("session", ["on_end", "log_handler", "redactor"], indirect=True)
+@pytest.mark.parametrize("session", ["on_start", "on_end", "log_handler", "redactor"], indirect=True)
 async def test_metrics_are_still_recorded_past_a_broken_hook(
     session: Session, mode: str, fake_server: FakeServerProcess
 ) -> None:
