@@ -140,10 +140,8 @@ class Telemetry:
             call = Invocation(self, api, instance, kwargs)
             # A span the sampler dropped knows no parent, and feedback inside a request span must
             # find the call whatever the sampling: then the parent comes from the context now.
-            # Recorded SDK spans know their parent: only the others pay for the lookup.
-            call.parent_span_id = (
-                0 if hasattr(call.span, "parent") else trace.get_current_span().get_span_context().span_id
-            )
+            # Recorded (SDK) spans know their parent: only the others pay for the lookup.
+            call.parent_span_id = 0 if call.recording else trace.get_current_span().get_span_context().span_id
             return call
         except Exception as error:
             _errors.report("starting a call", error)
