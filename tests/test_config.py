@@ -281,3 +281,24 @@ def test_valid_sdk_variables_reach_the_sdk_unchanged() -> None:
     assert variables.limits(SPAN_LIMIT_VARIABLES) == {}  # all good: the SDK reads them itself
     assert variables.exemplar_filter() == "always_off"
     assert variables.otlp("traces", "grpc").timeout is None
+
+
+def test_values_the_sdk_tolerates_or_the_spec_allows_keep_every_exporter(tmp_path: Any) -> None:
+    env = {
+        "OTEL_EXPORTER_OTLP_ENDPOINT": UNREACHABLE,
+        "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc",
+        "OTEL_METRICS_EXPORTER": "none",
+        # Spec values the gRPC exporters fail on by themselves ("gzip" is the only name they know).
+        "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION": "none",
+        "OTEL_EXPORTER_OTLP_LOGS_COMPRESSION": "deflate",
+        # Values the SDK warns about itself, or meets only when exporting.
+        "OTEL_EXPORTER_OTLP_HEADERS": "=,,%zz=x",
+        "OTEL_EXPORTER_OTLP_CERTIFICATE": str(tmp_path / "missing.pem"),
+        "OTEL_RESOURCE_ATTRIBUTES": "a=%zz,,=b,c",
+        "OTEL_TRACES_SAMPLER": "traceidratio",
+        "OTEL_TRACES_SAMPLER_ARG": "x",
+    }
+    result = run_child(tmp_path, env)
+    assert result.returncode == 0, result.stderr
+    assert "traces → otlp (grpc)" in result.stderr and "events → otlp (grpc)" in result.stderr
+    assert not [line for line in result.stderr.splitlines() if line.startswith("WARNING otel_llmperf")]
