@@ -341,6 +341,10 @@ async def scenario_outcome(name: str, client: Any, mode: str, provider: str, unr
             except CallerError as raised:
                 assert raised is error  # the very object, not a copy or a replacement
                 raise
+        elif name == "raw_response":
+            raw = await resolve(client.chat.completions.with_raw_response.create(model=MODEL, messages=MESSAGES))
+            parsed = await resolve(raw.parse())
+            return "ok", (raw.status_code, _content(parsed))
         elif name == "helper_stream":
             return "ok", await _helper_texts(client, provider, mode)
         elif name == "stream_abandoned":
@@ -379,6 +383,7 @@ OPENAI_SCENARIOS = [
     "stream_caller_error",
     "stream_abandoned",
     "helper_stream",
+    "raw_response",
 ]
 
 
