@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import os
 import subprocess
 import sys
@@ -281,6 +282,8 @@ def test_valid_sdk_variables_reach_the_sdk_unchanged() -> None:
     assert variables.limits(SPAN_LIMIT_VARIABLES) == {}  # all good: the SDK reads them itself
     assert variables.exemplar_filter() == "always_off"
     assert variables.otlp("traces", "grpc").timeout is None
+    # inf is how the reader is told to export only on flush: accepted as the SDK accepts it.
+    assert SdkVariables({"OTEL_METRIC_EXPORT_INTERVAL": "inf"}).metric_reader()["export_interval_millis"] == math.inf
 
 
 def test_values_the_sdk_tolerates_or_the_spec_allows_keep_every_exporter(tmp_path: Any) -> None:

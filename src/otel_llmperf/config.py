@@ -519,12 +519,12 @@ class SdkVariables:
             return default
         return value
 
-    def number(self, name: str, default: float) -> float:
-        """A positive finite number; anything else warns and gives ``default``."""
+    def number(self, name: str, default: float, infinite: bool = False) -> float:
+        """A positive number (``inf`` too when ``infinite``); anything else warns and gives ``default``."""
         raw = self.raw(name)
         if raw is None:
             return default
-        value = _positive(raw)
+        value = _positive(raw, infinite)
         if value is None:
             self.bad(name, raw, "a positive number", f"using the default {default:g}")
             return default
@@ -549,8 +549,9 @@ class SdkVariables:
     def metric_reader(self) -> dict[str, Any]:
         """Arguments of a periodic metric reader."""
         return {
-            "export_interval_millis": self.number(OTEL_METRIC_EXPORT_INTERVAL, 60000.0),
-            "export_timeout_millis": self.number(OTEL_METRIC_EXPORT_TIMEOUT, 30000.0),
+            # The reader takes inf for "only on flush": allowed, as the SDK allows it.
+            "export_interval_millis": self.number(OTEL_METRIC_EXPORT_INTERVAL, 60000.0, infinite=True),
+            "export_timeout_millis": self.number(OTEL_METRIC_EXPORT_TIMEOUT, 30000.0, infinite=True),
         }
 
     def exemplar_filter(self) -> str:
@@ -655,9 +656,9 @@ class OtlpOptions:
     unusable: str | None  # a variable the exporter cannot be built with
 
 
-def _positive(raw: str) -> float | None:
+def _positive(raw: str, infinite: bool = False) -> float | None:
     try:
         value = float(raw)
     except ValueError:
         return None
-    return value if 0 < value < math.inf else None
+    return value if 0 < value < math.inf or (infinite and value == math.inf) else None
