@@ -22,6 +22,8 @@ from typing import Any
 
 import anthropic
 import pytest
+from opentelemetry import context as otel_context
+from opentelemetry import trace
 from opentelemetry.sdk._logs import LoggerProvider, LogRecordProcessor
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics._internal.exemplar import ExemplarFilter
@@ -33,6 +35,7 @@ from opentelemetry.sdk.metrics.export import (
 )
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult
+from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind
 
 import otel_llmperf
 from conftest import make_client
@@ -574,3 +577,31 @@ def test_the_safe_logger_keeps_extra_levels_and_the_callers_line(caplog: pytest.
     (record,) = caplog.records
     assert record.getMessage() == "hello there" and record.llmperf == {"a": 1}  # type: ignore[attr-defined]
     assert record.pathname == __file__  # attributed to the caller, not to the adapter
+
+
+class _UnreadableSpan(NonRecordingSpan):
+    """A foreign CLIENT span (some other tracer's) whose attributes cannot be read."""
+
+    kind = SpanKind.CLIENT
+
+    def is_recording(self) -> bool:
+        return True
+
+    @property
+    def attributes(self) -> Any:
+        raise HookError("attributes unavailable")
+
+
+async def test_an_unreadable_foreign_span_does_not_fail_the_call(
+    instrument: Callable[..., None], client: Any, mode: str, metric_reader: InMemoryMetricReader
+) -> None:
+    # The layering check reads the current span; whatever it finds there, the call goes on and is recorded.
+    instrument()
+    span = _UnreadableSpan(SpanContext(1, 2, is_remote=False))
+    token = otel_context.attach(trace.set_span_in_context(span))
+    try:
+        response = await resolve(client.chat.completions.create(model=MODEL, messages=MESSAGES))
+    finally:
+        otel_context.detach(token)
+    assert response.choices[0].message.content
+    assert total_count(metric_reader, DURATION) == 1

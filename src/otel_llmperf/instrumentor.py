@@ -121,12 +121,15 @@ def _dispatch(patch: _Patch, full: Wrapper, companion: Wrapper) -> Wrapper:
             return wrapped(*args, **kwargs)
         # Another GenAI layer wraps ours (its span need not be current: OpenLLMetry's is not),
         # or its span or key says it records this call: it keeps the span and gen_ai.* metrics.
-        attribute = namespace.get(name)
-        if (
-            attribute is not patch.wrapper and foreign_layer_above(attribute, patch.wrapper) is not None
-        ) or another_layer_records():
-            return companion(wrapped, instance, args, kwargs)
-        return full(wrapped, instance, args, kwargs)
+        try:
+            attribute = namespace.get(name)
+            beside = (
+                attribute is not patch.wrapper and foreign_layer_above(attribute, patch.wrapper) is not None
+            ) or another_layer_records()
+        except Exception as error:  # a foreign wrapper or span we cannot read: record the call ourselves
+            _errors.report("checking for another instrumentation layer", error)
+            beside = False
+        return (companion if beside else full)(wrapped, instance, args, kwargs)
 
     return layered
 

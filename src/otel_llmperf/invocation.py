@@ -129,14 +129,14 @@ class Telemetry:
 
     def begin(self, api: Api, instance: Any, kwargs: dict[str, Any]) -> Invocation | None:
         """Start recording a call, or return ``None`` when it must not be (suppressed, nested, broken)."""
-        if (
-            not self.enabled
-            or not is_instrumentation_enabled()
-            or otel_context.get_value(_ACTIVE)
-            or (not self.layering_checked and another_layer_records())
-        ):
-            return None
         try:
+            if (
+                not self.enabled
+                or not is_instrumentation_enabled()
+                or otel_context.get_value(_ACTIVE)
+                or (not self.layering_checked and another_layer_records())
+            ):
+                return None
             call = Invocation(self, api, instance, kwargs)
             # A span the sampler dropped knows no parent, and feedback inside a request span must
             # find the call whatever the sampling: then the parent comes from the context now.
