@@ -25,6 +25,7 @@ import pytest
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.sdk._logs import LoggerProvider, LogRecordProcessor
+from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter, SimpleLogRecordProcessor
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics._internal.exemplar import ExemplarFilter
 from opentelemetry.sdk.metrics.export import (
@@ -477,6 +478,21 @@ async def test_feedback_and_evaluation_never_raise_on_a_broken_hook(
     otel_llmperf.record_evaluation("accuracy", score=1.0, response=response)
     token = otel_llmperf.feedback_token(response)
     assert otel_llmperf.record_feedback("rating", 4, token=token).score is not None
+
+
+@pytest.mark.parametrize("session", ["instruments"], indirect=True)
+async def test_a_broken_meter_does_not_cost_the_feedback_event(
+    session: Session, fake_server: FakeServerProcess
+) -> None:
+    exporter = InMemoryLogRecordExporter()
+    session.faulty.logger_provider.add_log_record_processor(SimpleLogRecordProcessor(exporter))
+    session.instrument()
+    client = make_client("sync", fake_server.base_url)
+    response = client.chat.completions.create(model=MODEL, messages=MESSAGES)
+    otel_llmperf.record_feedback("thumbs", True, response=response)
+    otel_llmperf.record_evaluation("accuracy", score=1.0, response=response)
+    names = [data.log_record.event_name for data in exporter.get_finished_logs()]
+    assert names == ["gen_ai.evaluation.result", "gen_ai.evaluation.result"]
 
 
 @pytest.mark.parametrize("session", ["log_handler"], indirect=True)

@@ -224,14 +224,18 @@ def record_evaluation(
     totals = _tally([(predicted, expected)], positive, declared)[1] if has_outcome else {}
     label = ("correct" if predicted == expected else "incorrect") if has_outcome else None
     name = labels.EVALUATION_NAMES.admit(name)
+    # Metrics and the event are separate places: a broken meter must not cost the event, nor the reverse.
     try:
         if value is not None:
             attrs = {**judged.attributes(), GEN_AI_EVALUATION_NAME: name}
             current.evaluation_score.record(value, attrs, judged.context())
         _record_outcomes(current, judged, name, totals)
+    except Exception as error:
+        _errors.METRICS.caught(error)
+    try:
         signals.emit_evaluation_event(current, judged, name, value, label, explanation, {})
     except Exception as error:
-        _errors.report("recording an evaluation", error)
+        _errors.EVENTS.caught(error)
     return _summed(totals)
 
 
@@ -263,7 +267,7 @@ def evaluate_dataset(
     try:
         _record_outcomes(current, judged, name, totals)
     except Exception as error:
-        _errors.report("recording a dataset evaluation", error)
+        _errors.METRICS.caught(error)
     per_class = {
         label: Scores(counts["tp"], counts["fp"], counts["fn"], counts["tn"])
         for label, counts in totals.items()

@@ -14,11 +14,16 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
+from opentelemetry.semconv._incubating.attributes.gen_ai_attributes import (
+    GEN_AI_OPERATION_NAME,
+    GEN_AI_PROVIDER_NAME,
+    GEN_AI_REQUEST_MODEL,
+)
 from opentelemetry.trace import SpanContext
 
 from otel_llmperf import _errors, signals, tokens
 from otel_llmperf import labels as labels_module
-from otel_llmperf.attributes import LLMPERF_FEEDBACK_KIND, LLMPERF_FEEDBACK_LABEL
+from otel_llmperf.attributes import LLMPERF_FEEDBACK_KIND, LLMPERF_FEEDBACK_LABEL, LLMPERF_VARIANT
 from otel_llmperf.errors import FeedbackError
 from otel_llmperf.labels import check_label, check_optional_text, short_repr
 
@@ -147,25 +152,29 @@ def record_feedback(
     if kind == "label":
         label = labels_module.FEEDBACK_LABELS.admit(label)
     attrs = judged.attributes()
+    context = judged.context()
+    # Metrics and the event are separate places: a broken meter must not cost the event, nor the reverse.
     try:
-        context = judged.context()
         current.feedback.add(1, {**attrs, LLMPERF_FEEDBACK_KIND: kind, LLMPERF_FEEDBACK_LABEL: label}, context)
         if score is not None and kind in ("rating", "nps"):
             current.feedback_score.record(score, {**attrs, LLMPERF_FEEDBACK_KIND: kind}, context)
+    except Exception as error:
+        _errors.METRICS.caught(error)
+    try:
         signals.emit_evaluation_event(
             current, judged, event_name, score, label, comment, {LLMPERF_FEEDBACK_KIND: kind}, user_id
         )
     except Exception as error:
-        _errors.report("recording feedback", error)
+        _errors.EVENTS.caught(error)
     span = judged.record.span_context
     return Feedback(
         kind=kind,
         label=label,
         score=score,
-        model=str(attrs["gen_ai.request.model"]),
-        provider=str(attrs["gen_ai.provider.name"]),
-        operation=str(attrs["gen_ai.operation.name"]),
-        variant=str(attrs["llmperf.variant"]) if "llmperf.variant" in attrs else None,
+        model=str(attrs[GEN_AI_REQUEST_MODEL]),
+        provider=str(attrs[GEN_AI_PROVIDER_NAME]),
+        operation=str(attrs[GEN_AI_OPERATION_NAME]),
+        variant=str(attrs[LLMPERF_VARIANT]) if LLMPERF_VARIANT in attrs else None,
         matched=judged.matched,
         trace_id=f"{span.trace_id:032x}" if span is not None else None,
         span_id=f"{span.span_id:016x}" if span is not None else None,
