@@ -14,6 +14,7 @@ import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from multiprocessing.pool import ThreadPool
 from typing import Any
 
 import openai
@@ -113,6 +114,37 @@ def test_shared_pool_of_many_workers_tags_each_task_by_its_submitter(
             future.result(10)
     assert misattributed(metric_reader) == []
     assert calls_by_model(metric_reader) == {"expect-none": 8, "expect-a": 8, "expect-b": 8}
+
+
+def test_multiprocessing_thread_pool_tasks_follow_their_submitter(
+    embed: Callable[[str | None], None], metric_reader: InMemoryMetricReader
+) -> None:
+    with variant("b"):  # the pool's worker threads are all started here
+        pool = ThreadPool(2)
+    try:
+        pool.apply(embed, (None,))
+        pool.map(embed, [None, None])
+        with variant("a"):
+            pool.apply_async(embed, ("a",)).get(10)
+            pool.starmap(embed, [("a",), ("a",)])
+            list(pool.imap(embed, ["a"]))
+            list(pool.imap_unordered(embed, ["a"]))
+        with variant("c"):
+            pool.map_async(embed, ["c"]).get(10)
+        pool.apply(embed, (None,))
+    finally:
+        pool.terminate()
+        pool.join()
+    assert misattributed(metric_reader) == []
+    assert calls_by_model(metric_reader) == {"expect-none": 4, "expect-a": 5, "expect-c": 1}
+
+
+def test_multiprocessing_thread_pool_is_restored_by_uninstrument(instrument: Callable[..., None]) -> None:
+    before = {name: vars(ThreadPool).get(name) for name in ("__init__", "apply_async", "_map_async", "imap")}
+    instrument()
+    assert vars(ThreadPool).get("apply_async") is not None
+    otel_llmperf.uninstrument()
+    assert {name: vars(ThreadPool).get(name) for name in before} == before
 
 
 def test_concurrent_submitters_in_different_variants_share_a_pool(

@@ -8,7 +8,9 @@ the code that started them (and nothing else of the context). A pool task runs w
 of the code that submitted it, or with none, whatever thread runs it: a pool's worker threads,
 which outlive the ``variant()`` block that happened to start them, take no variant of their own.
 ``executor.map``, ``loop.run_in_executor`` and ``asyncio.to_thread`` all submit through
-``ThreadPoolExecutor.submit``.
+``ThreadPoolExecutor.submit``; ``multiprocessing.pool.ThreadPool`` tasks (``apply``, ``map``,
+``imap``, ``starmap`` and their async forms) carry it the same way. A process pool's tasks carry
+none: the variant stays in the process that set it.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextvars import ContextVar
+from multiprocessing.pool import ThreadPool
 from types import TracebackType
 from typing import Any, TypeVar, cast
 
@@ -141,6 +144,26 @@ def _executor_submit(wrapped: Callable[..., Any], instance: Any, args: tuple[Any
         _CURRENT.reset(token)
 
 
+def _without_variant(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    # multiprocessing's ThreadPool starts its workers (and the thread that replaces dead ones)
+    # when it is created: they outlive the variant() block around it, so they take none.
+    token = _CURRENT.set(None)
+    try:
+        return wrapped(*args, **kwargs)
+    finally:
+        _CURRENT.reset(token)
+
+
+def _pool_task(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    # apply_async, _map_async (map, starmap and their async forms), imap, imap_unordered: the
+    # function comes first; it runs on a worker with the variant of the code that handed it in.
+    if not args:
+        return wrapped(*args, **kwargs)
+    return wrapped(_carry(_CURRENT.get(), args[0]), *args[1:], **kwargs)
+
+
+_POOL_TASK_METHODS = ("apply_async", "_map_async", "imap", "imap_unordered")
+
 _patched: list[tuple[Any, str, Any]] = []
 _patch_lock = threading.Lock()
 
@@ -150,11 +173,16 @@ def propagate_to_threads() -> None:
     with _patch_lock:
         if _patched:
             return
-        for owner, name, wrapper in (
+        targets: list[tuple[Any, str, Any]] = [
             (threading.Thread, "start", _thread_start),
             (ThreadPoolExecutor, "submit", _executor_submit),
-        ):
-            original = vars(owner)[name]
+            (ThreadPool, "__init__", _without_variant),
+        ]
+        # Only the thread pool: a process pool pickles its functions, and a carrier would not pickle.
+        targets += [(ThreadPool, name, _pool_task) for name in _POOL_TASK_METHODS]
+        for owner, name, wrapper in targets:
+            # ThreadPool inherits most of these from Pool: None means "delete ours to undo".
+            original = vars(owner).get(name)
             wrap_function_wrapper(owner, name, wrapper)
             _patched.append((owner, name, original))
 
@@ -164,7 +192,10 @@ def stop_propagating() -> None:
     with _patch_lock:
         while _patched:
             owner, name, original = _patched.pop()
-            setattr(owner, name, original)
+            if original is None:
+                delattr(owner, name)
+            else:
+                setattr(owner, name, original)
 
 
 __all__ = ["OVERFLOW", "configure", "current_variant", "propagate_to_threads", "stop_propagating", "variant"]
