@@ -82,3 +82,17 @@ async def test_call_logs_are_off_by_default(instrument: Any, client: Any, call_l
     instrument()
     await resolve(client.embeddings.create(model="e", input="x"))
     assert call_log.records == []
+
+
+async def test_a_huge_model_name_is_cut_in_the_call_log(
+    instrument: Any, client: Any, call_log: Collect, span_exporter: Any
+) -> None:
+    instrument(log_calls=True)
+    huge = "m" * 100_000
+    await resolve(client.chat.completions.create(model=huge, messages=[{"role": "user", "content": "hi"}]))
+    (record,) = call_log.records
+    fields = record.llmperf  # type: ignore[attr-defined]
+    span = only_span(span_exporter)
+    assert fields["model"] == huge[:256]
+    assert span.attributes["gen_ai.response.model"] == fields["response_model"] == huge[:256]
+    assert len(call_log.format(record)) < 2_000

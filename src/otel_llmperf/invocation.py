@@ -91,6 +91,10 @@ def error_type_of(error: BaseException) -> str:
     return type(error).__qualname__.rpartition(">.")[2]
 
 
+def _capped(value: object) -> str | None:
+    return cap_length(value) if isinstance(value, str) and value else None
+
+
 class Telemetry:
     """What every call of one provider needs, bound once at instrument time."""
 
@@ -465,9 +469,10 @@ class Invocation:
         fields: dict[str, Any] = {
             "operation": attrs.get(GEN_AI_OPERATION_NAME),
             "provider": attrs.get(GEN_AI_PROVIDER_NAME),
-            "model": attrs.get(GEN_AI_REQUEST_MODEL),
-            "response_model": info.response_model if info is not None else None,
-            "response_id": self.response_id,
+            # A log line is not a series: the call's own names, cut like every value from outside.
+            "model": _capped(self.request.request_model),
+            "response_model": _capped(info.response_model) if info is not None else None,
+            "response_id": _capped(self.response_id),
             "variant": self.variant,
             "stream": self.stream,
             "duration_s": round(max(end - self.start, 0.0), 6),
@@ -536,7 +541,7 @@ class Invocation:
         if self._first_chunk_at is not None:
             attrs[GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK] = self._first_chunk_at - self.start
         if error_type:
-            attrs[ERROR_TYPE] = error_type
+            attrs[ERROR_TYPE] = cap_length(error_type)  # servers name some error types (Bedrock's codes)
         span = self.span
         try:
             span.set_attributes(attrs)
