@@ -76,7 +76,7 @@ def test_grpc_without_the_extra_warns(monkeypatch: pytest.MonkeyPatch, caplog: p
     settings = load_settings({}, otlp_endpoint="http://127.0.0.1:1", otlp_protocol="grpc", metrics_exporter="none")
     setup = build_providers(settings)
     assert setup.traces == "off"
-    assert "otel-llmperf[grpc]" in caplog.text
+    assert "grpc extra (opentelemetry-exporter-otlp-proto-grpc)" in caplog.text
 
 
 def test_signals_without_exporters_stay_off() -> None:

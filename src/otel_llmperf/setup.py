@@ -43,6 +43,7 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 _logger = _errors.logger("otel_llmperf")
+_GRPC_EXTRA = "the grpc extra (opentelemetry-exporter-otlp-proto-grpc)"
 
 _MULTIPROCESS_HINT = (
     "several processes cannot share one scrape port: export with OTLP instead "
@@ -151,7 +152,7 @@ def _otlp_span_exporter(settings: Settings, variables: SdkVariables) -> SpanExpo
 
         return HttpSpan(**kwargs)
     except ImportError:
-        _logger.warning("OTLP/gRPC trace export needs `pip install 'otel-llmperf[grpc]'`; traces are not exported")
+        _logger.warning("OTLP/gRPC trace export needs %s; traces are not exported", _GRPC_EXTRA)
         return None
 
 
@@ -172,7 +173,7 @@ def _otlp_metric_reader(settings: Settings, variables: SdkVariables) -> MetricRe
 
         return PeriodicExportingMetricReader(HttpMetric(**kwargs), **variables.metric_reader())
     except ImportError:
-        _logger.warning("OTLP/gRPC metric export needs `pip install 'otel-llmperf[grpc]'`; metrics go elsewhere")
+        _logger.warning("OTLP/gRPC metric export needs %s; metrics go elsewhere", _GRPC_EXTRA)
         return None
 
 
@@ -212,7 +213,7 @@ def _otlp_log_exporter(settings: Settings, variables: SdkVariables) -> Any:
 
         return HttpLog(**kwargs)
     except ImportError:
-        _logger.warning("OTLP/gRPC log export needs `pip install 'otel-llmperf[grpc]'`; events are not exported")
+        _logger.warning("OTLP/gRPC log export needs %s; events are not exported", _GRPC_EXTRA)
         return None
 
 

@@ -103,7 +103,7 @@ def run_demo(options: DemoOptions, out: TextIO = sys.stdout) -> int:
     try:
         import openai  # noqa: F401 - checked before anything starts
     except ImportError:
-        print("the demo drives the real openai SDK: pip install 'otel-llmperf[demo]'", file=sys.stderr)
+        print("the demo drives the real openai SDK: pip install '.[demo]' in a checkout", file=sys.stderr)
         return 2
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("otel_llmperf").setLevel(logging.INFO)

@@ -3,7 +3,7 @@
 
 ::
 
-    pip install 'otel-llmperf[report]'
+    pip install '.[report]'      # in a checkout; otel-llmperf is not on PyPI yet
     otel-llmperf report --prometheus http://127.0.0.1:9090 --range 7d --step 5m \\
         [--job REGEX] [--compare-variants a,b] [--format html|terminal|both] [--out DIR]
 

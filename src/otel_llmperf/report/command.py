@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
 # What the report needs beyond the core package (the `report` extra), by import name.
 EXTRA_MODULES = ("matplotlib", "scipy", "rich", "numpy")
-INSTALL_HINT = "pip install 'otel-llmperf[report]'"
+INSTALL_HINT = "the report extra: pip install numpy scipy matplotlib rich (or pip install '.[report]' in a checkout)"
 FORMATS = ("html", "terminal", "both")
 CREATOR_VARIABLE = "OTEL_PYTHON_LLMPERF_REPORT_CREATOR"
 DEFAULT_OUT = "llmperf-report"
@@ -139,7 +139,7 @@ def add_cli(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
         help="write an HTML report with plots, CSVs, A/B statistics and a public summary from Prometheus",
         description="Query a Prometheus that scrapes (or receives OTLP from) otel-llmperf and write a "
         "self-contained report folder: index.html with plots and tables, the data behind every plot as CSV, "
-        "summary.json and a schema.org Dataset JSON-LD block. Needs the report extra: " + INSTALL_HINT,
+        "summary.json and a schema.org Dataset JSON-LD block. Needs " + INSTALL_HINT,
     )
     add = report.add_argument
     add("--prometheus", required=True, metavar="URL", help="Prometheus base URL, e.g. http://127.0.0.1:9090")
@@ -196,7 +196,7 @@ def run(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None 
     missing = missing_extra()
     if missing:
         print(
-            f"otel-llmperf report needs {', '.join(missing)}, which come with the report extra: {INSTALL_HINT}",
+            f"otel-llmperf report needs {', '.join(missing)}, {INSTALL_HINT}",
             file=err,
         )
         return 2
