@@ -10,6 +10,7 @@ and after ours and removed in both orders, with the real SDKs talking to the fak
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
@@ -38,7 +39,7 @@ from opentelemetry.trace import SpanKind
 
 import otel_llmperf
 from fakeserver import FakeServerProcess, start_fake_server
-from helpers import counter_value, drain, resolve
+from helpers import counter_value, drain, resolve, take
 from otel_llmperf.instruments import LLMPERF_USAGE_COST
 from otel_llmperf.registry import REGISTRY
 
@@ -65,14 +66,28 @@ class Peer:
     make: Callable[[], Any]
     instrument_options: dict[str, Any]
     client: Callable[[str, str], Any]
-    call: Callable[[Any, bool], Any]
+    call: Callable[..., Any]
 
 
-async def anthropic_call(client: Any, stream: bool) -> None:
+async def end_stream(result: Any, how: str) -> None:
+    """End a sync or async stream as the caller chose: read to the end, closed early, or abandoned."""
+    if how == "end":
+        await drain(result)
+        return
+    await take(result)
+    if how == "close":
+        close = getattr(result, "aclose", None) or result.close  # a generator's, or the SDK stream's
+        await resolve(close())
+    else:  # abandoned: the last reference goes, the collector finds the stream unfinished
+        del result
+        gc.collect()
+
+
+async def anthropic_call(client: Any, stream: bool, how: str = "end") -> None:
     request = {"model": ANTHROPIC_MODEL, "max_tokens": 50, "messages": [{"role": "user", "content": "Say hello"}]}
     result = await resolve(client.messages.create(**request, stream=stream))
     if stream:
-        await drain(result)
+        await end_stream(result, how)
 
 
 def anthropic_client(mode: str, url: str) -> Any:
@@ -92,10 +107,10 @@ class Gemini:
         self.client.close()
 
 
-async def gemini_call(gemini: Gemini, stream: bool) -> None:
+async def gemini_call(gemini: Gemini, stream: bool, how: str = "end") -> None:
     models = gemini.models
     if stream:
-        await drain(await resolve(models.generate_content_stream(model=GEMINI_MODEL, contents="Say hello")))
+        await end_stream(await resolve(models.generate_content_stream(model=GEMINI_MODEL, contents="Say hello")), how)
     else:
         await resolve(models.generate_content(model=GEMINI_MODEL, contents="Say hello"))
 
@@ -275,6 +290,23 @@ async def test_each_call_has_one_span_one_duration_and_its_cost_once(
     assert {span.instrumentation_scope.name for span in spans} != {"otel_llmperf"}
     assert telemetry.duration_records() == CALLS
     assert telemetry.cost() == pytest.approx(CALLS * one_call_cost)
+
+
+@pytest.mark.parametrize("how", ["close", "abandon"])
+@pytest.mark.parametrize("first", ["ours", "peer"], ids=["ours-first", "peer-first"])
+async def test_streams_ended_early_are_never_recorded_twice(
+    peer: Peer, layers: Layers, telemetry: Telemetry, sdk_client: Any, first: str, how: str
+) -> None:
+    # How a peer records a stream the caller left early is its own business; two records are ours to prevent.
+    layers.install(first)
+    layers.install("peer" if first == "ours" else "ours")
+    for _ in range(CALLS):
+        await peer.call(sdk_client, True, how)
+    gc.collect()
+    spans = telemetry.genai_client_spans()
+    assert len(spans) <= CALLS, [(span.name, span.instrumentation_scope.name) for span in spans]
+    assert "otel_llmperf" not in {span.instrumentation_scope.name for span in spans}
+    assert telemetry.duration_records() <= CALLS
 
 
 @pytest.mark.parametrize("removed_first", ["ours", "peer"], ids=["ours-removed-first", "peer-removed-first"])

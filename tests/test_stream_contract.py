@@ -278,3 +278,27 @@ async def test_async_stream_garbage_collected_is_abandoned(
     del stream
     gc.collect()
     assert only_span(span_exporter).attributes["error.type"] == "abandoned"
+
+
+class _Iterator:
+    """A stream with neither close() nor aclose() of its own (Bedrock's event stream has no aclose either)."""
+
+    def __init__(self, chunks: list[Any]) -> None:
+        self._chunks = iter(chunks)
+
+    def __next__(self) -> Any:
+        return next(self._chunks)
+
+
+@pytest.mark.parametrize(
+    ("stream_class", "proxy_class"),
+    [(FakeStream, SyncStreamProxy), (FakeAsyncStream, AsyncStreamProxy), (_Iterator, SyncStreamProxy)],
+)
+def test_streams_have_exactly_the_close_methods_of_the_sdk_stream(
+    telemetry: Telemetry, stream_class: Any, proxy_class: Any
+) -> None:
+    # Callers pick how to close with hasattr/getattr(stream, "aclose", None): the proxy must answer as the SDK's.
+    sdk_stream = stream_class(["a"])
+    proxied = proxy_class(sdk_stream, start(telemetry))
+    for name in ("close", "aclose"):
+        assert hasattr(proxied, name) == hasattr(sdk_stream, name), name

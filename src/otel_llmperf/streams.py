@@ -21,7 +21,7 @@ How each kind of result ends its call:
 from __future__ import annotations
 
 import inspect
-from collections.abc import Awaitable, Coroutine, Iterator
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from contextvars import ContextVar
 from time import perf_counter
 from types import TracebackType
@@ -94,12 +94,21 @@ class SyncStreamProxy(_StreamProxy):
             if not invocation.observe(chunk):
                 return chunk
 
-    def close(self) -> Any:
+    @property
+    def close(self) -> Callable[[], Any]:
         """Close the SDK stream; the call ends as cancelled unless it already ended."""
-        try:
-            return self.__wrapped__.close()
-        finally:
-            self._self_invocation.end_stream(CANCELLED, _EARLY_CLOSE)
+        # A property: a stream without close() (Bedrock's) has none through the proxy either,
+        # so hasattr() and getattr(stream, "close", None) answer as they do uninstrumented.
+        close = self.__wrapped__.close
+        invocation = self._self_invocation
+
+        def closing() -> Any:
+            try:
+                return close()
+            finally:
+                invocation.end_stream(CANCELLED, _EARLY_CLOSE)
+
+        return closing
 
     def __enter__(self) -> SyncStreamProxy:
         self.__wrapped__.__enter__()
@@ -138,20 +147,28 @@ class AsyncStreamProxy(_StreamProxy):
             if not invocation.observe(chunk):
                 return chunk
 
-    async def close(self) -> Any:
-        """Close the SDK stream (named like the SDK's, not ``aclose``); ends the call as cancelled."""
-        try:
-            return await self.__wrapped__.close()
-        finally:
-            self._self_invocation.end_stream(CANCELLED, _EARLY_CLOSE)
+    @property
+    def close(self) -> Callable[[], Awaitable[Any]]:
+        """Close the SDK stream (the SDKs' name, where they have it); ends the call as cancelled."""
+        return self._self_closer(self.__wrapped__.close)
 
-    async def aclose(self) -> Any:
+    @property
+    def aclose(self) -> Callable[[], Awaitable[Any]]:
         """Close an async-generator stream (google-genai's); ends the call as cancelled."""
-        close = self.__wrapped__.aclose  # AttributeError, as without the proxy, for streams that have none
-        try:
-            return await close()
-        finally:
-            self._self_invocation.end_stream(CANCELLED, _EARLY_CLOSE)
+        return self._self_closer(self.__wrapped__.aclose)
+
+    def _self_closer(self, close: Callable[[], Awaitable[Any]]) -> Callable[[], Awaitable[Any]]:
+        # Looked up on the SDK stream first: a method it lacks (anthropic's streams have no
+        # aclose, async generators no close) is missing through the proxy too, as hasattr() expects.
+        invocation = self._self_invocation
+
+        async def closing() -> Any:
+            try:
+                return await close()
+            finally:
+                invocation.end_stream(CANCELLED, _EARLY_CLOSE)
+
+        return closing
 
     async def __aenter__(self) -> AsyncStreamProxy:
         await self.__wrapped__.__aenter__()
