@@ -52,7 +52,9 @@ Trust signals, next to the latency metrics and with the same model/provider/vari
 Bad input to these raises :class:`FeedbackError` (a ``ValueError``) naming the field.
 
 Configuration: keyword arguments of :func:`instrument` or the environment variables below
-(keywords win). Bad values log a warning and fall back to the default; nothing raises.
+(keywords win). Bad values log a warning and fall back to the default; nothing raises, and
+neither do bad values of the SDK's own ``OTEL_*`` variables when otel-llmperf builds the providers.
+Label values from outside are bounded (length 256, distinct counts below): see the README's Limits.
 
 =======================================================  =========================  ==========================
 Variable                                                 Keyword                    Default
@@ -74,6 +76,7 @@ OTEL_PYTHON_LLMPERF_FEEDBACK_RETENTION                   feedback_retention     
 OTEL_PYTHON_LLMPERF_USER_ID_KEY                          user_id_key                unset: user ids dropped
 OTEL_PYTHON_LLMPERF_REDACTOR                             redact                     none (``basic`` ships)
 OTEL_PYTHON_LLMPERF_LOG_CALLS                            log_calls                  false
+OTEL_PYTHON_LLMPERF_SDK_SPANS                            sdk_spans                  false
 OTEL_SERVICE_NAME                                        service_name               unknown_service
 OTEL_TRACES_EXPORTER (otlp, console, none)               traces_exporter            otlp if an endpoint is set
 OTEL_METRICS_EXPORTER (otlp, prometheus, console, none)  metrics_exporter           prometheus, +otlp if set
