@@ -26,3 +26,17 @@ def test_bench_quick_run_measures_ours_and_the_floor(tmp_path: Path) -> None:
     assert "| otel-llmperf (ours) |" in report and "| floor (hand-written) |" in report
     subjects = json.loads(stem.with_suffix(".json").read_text())["subjects"]
     assert {"ours", "floor"} <= set(subjects)
+
+
+def test_instruction_count_child_runs_both_scenarios() -> None:
+    # The process bench/instructions.py runs under callgrind; valgrind itself is too slow for the suite.
+    script = BENCH.with_name("instructions.py")
+    for scenario in ("sync", "stream"):
+        result = subprocess.run(
+            [sys.executable, str(script), "--child", scenario, "2", "1"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert result.returncode == 0, result.stderr[-3000:]
