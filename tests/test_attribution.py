@@ -10,6 +10,7 @@ if any, was attributed wrongly.
 from __future__ import annotations
 
 import asyncio
+import gc
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -311,3 +312,47 @@ def test_feedback_in_the_request_span_finds_the_call_whatever_the_sampling(
     for point in points(metric_reader, "llmperf.evaluation.score"):
         scores[model_and_variant(point)] += point.count
     assert scores == want
+
+
+def _stream_and_end(client: Any, name: str | None, how: str) -> None:
+    """One streamed call whose model names its variant, ended the way ``how`` says."""
+    headers = {"x-fake-error": "disconnect", "x-fake-error-after": "2"} if how == "cut" else {}
+    stream = client.chat.completions.create(
+        model=expected(name), messages=[{"role": "user", "content": "hi"}], stream=True, extra_headers=headers
+    )
+    if how == "end":
+        list(stream)
+    elif how == "cut":
+        with pytest.raises(openai.APIConnectionError):
+            list(stream)
+    elif how == "close":
+        next(stream)
+        stream.close()
+    elif how == "break":
+        with stream:
+            for _chunk in stream:
+                break
+    else:  # abandoned: the task drops its last reference unfinished
+        next(stream)
+        del stream
+        gc.collect(0)
+
+
+@pytest.mark.parametrize("how", ["end", "close", "break", "abandon", "cut"])
+def test_pool_streams_carry_their_submitters_variant_however_they_end(
+    instrument: Callable[..., None], fake_server: FakeServerProcess, metric_reader: InMemoryMetricReader, how: str
+) -> None:
+    instrument()
+    client = make_client("sync", fake_server.base_url)
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        futures = []
+        with variant("b"):  # both workers start inside "b"
+            futures += [pool.submit(_stream_and_end, client, "b", how) for _ in range(2)]
+        futures += [pool.submit(_stream_and_end, client, None, how) for _ in range(2)]
+        with variant("a"):
+            futures += [pool.submit(_stream_and_end, client, "a", how) for _ in range(2)]
+        for future in futures:
+            future.result(10)
+    gc.collect()
+    assert misattributed(metric_reader) == []
+    assert calls_by_model(metric_reader) == {"expect-b": 2, "expect-none": 2, "expect-a": 2}
