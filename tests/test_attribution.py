@@ -356,3 +356,27 @@ def test_pool_streams_carry_their_submitters_variant_however_they_end(
     gc.collect()
     assert misattributed(metric_reader) == []
     assert calls_by_model(metric_reader) == {"expect-b": 2, "expect-none": 2, "expect-a": 2}
+
+
+@pytest.mark.parametrize("how", ["end", "close", "break", "abandon", "cut"])
+@pytest.mark.parametrize("sampler", [ALWAYS_OFF, ParentBased(TraceIdRatioBased(0.5))], ids=["always_off", "ratio"])
+def test_feedback_after_a_stream_in_the_request_span_finds_it_whatever_the_sampling(
+    sampler: Sampler,
+    how: str,
+    sampled_instrument: Callable[[Sampler], TracerProvider],
+    fake_server: FakeServerProcess,
+    metric_reader: InMemoryMetricReader,
+) -> None:
+    provider = sampled_instrument(sampler)
+    client = make_client("sync", fake_server.base_url)
+    app = provider.get_tracer("app")
+    calls = 12
+    for index in range(calls):
+        name = "a" if index % 2 else "b"
+        with app.start_as_current_span("handle request"):
+            with variant(name):
+                _stream_and_end(client, name, how)
+            gc.collect(0)  # an abandoned stream's call ends when its proxy is collected
+            record_feedback("thumbs", True)
+    want = {(expected("a"), "a"): calls // 2, (expected("b"), "b"): calls // 2}
+    assert feedback_counts(metric_reader, "llmperf.feedback") == want
