@@ -14,11 +14,12 @@ import tracemalloc
 from collections.abc import Callable
 from typing import Any
 
+import openai
 import pytest
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 
 from conftest import make_client
-from helpers import drain, metrics, resolve, spans
+from helpers import drain, metrics, resolve, spans, take
 from otel_llmperf import FeedbackError, evaluate_dataset, record_evaluation, record_feedback, variant
 from otel_llmperf.instruments import CostTotals
 from otel_llmperf.labels import OVERFLOW, BoundedLabels
@@ -275,3 +276,35 @@ async def test_the_sdk_gets_the_original_model_name_however_long(
     await resolve(client.chat.completions.create(model=huge, messages=MESSAGES, extra_headers=FAST))
     assert fresh_server.stats()["last_body"]["/v1/chat/completions"]["model"] == huge
     assert label_values(metric_reader, "gen_ai.request.model")[DURATION] == {"first", OVERFLOW}
+
+
+async def _stream_ended(client: Any, model: str, how: str) -> None:
+    headers = {**FAST, "x-fake-error": "disconnect", "x-fake-error-after": "2"} if how == "cut" else FAST
+    stream = await resolve(
+        client.chat.completions.create(model=model, messages=MESSAGES, stream=True, extra_headers=headers)
+    )
+    if how == "cut":
+        with pytest.raises(openai.APIConnectionError):
+            await drain(stream)
+        return
+    await take(stream)
+    if how == "close":
+        await resolve(stream.close())
+    else:  # abandoned
+        del stream
+        gc.collect(0)
+
+
+@pytest.mark.parametrize("how", ["close", "abandon", "cut"])
+async def test_huge_model_names_are_capped_however_a_stream_ends(
+    instrument: Callable[..., None], client: Any, metric_reader: InMemoryMetricReader, span_exporter: Any, how: str
+) -> None:
+    instrument(max_models=2)
+    for index in range(4):
+        await _stream_ended(client, f"{index}" + "m" * 100_000, how)
+    gc.collect()
+    requested = label_values(metric_reader, "gen_ai.request.model")[DURATION]
+    assert len(requested) == 3 and OVERFLOW in requested  # two admitted, cut, and the rest folded
+    assert longest_label(metric_reader) <= MAX_VALUE_LENGTH
+    assert sum(point.count for point in metrics(metric_reader)[DURATION].data.data_points) == 4
+    assert all(len(str(v)) <= MAX_VALUE_LENGTH for span in spans(span_exporter) for v in span.attributes.values())
