@@ -28,8 +28,9 @@ a framework that records the LLM call itself and then calls an instrumented SDK.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from itertools import pairwise
 from typing import Any, Final
 
 import wrapt
@@ -113,18 +114,24 @@ def _inner(layer: Any) -> Any:
     return getattr(layer, "__wrapped__", None) if isinstance(layer, wrapt.BaseObjectProxy) else None
 
 
+def _chain(attribute: Any) -> Iterator[Any]:
+    """The layers of a chain of wrapt proxies, outermost first, then what the innermost one wraps."""
+    layer = attribute
+    for _ in range(_MAX_LAYERS):
+        yield layer
+        layer = _inner(layer)
+        if layer is None:
+            return
+
+
 def foreign_layer_above(attribute: Any, wrapper: Any) -> str | None:
     """The module of a GenAI instrumentation that wraps our ``wrapper`` in the class attribute, if one does."""
     found = None
-    layer = attribute
-    for _ in range(_MAX_LAYERS):
-        if layer is None:
-            return None  # ours is not in this chain: nobody wraps it
+    for layer in _chain(attribute):
         if is_our_layer(layer, wrapper):
             return found
         found = found or foreign_layer(layer)
-        layer = _inner(layer)
-    return None
+    return None  # ours is not in this chain: nobody wraps it
 
 
 def splice_under(attribute: Any, wrapper: Callable[..., Any]) -> Any:
@@ -132,17 +139,12 @@ def splice_under(attribute: Any, wrapper: Callable[..., Any]) -> Any:
 
     Returns our FunctionWrapper, or ``None`` when the chain is not one of wrapt proxies.
     """
-    layer = attribute
-    for _ in range(_MAX_LAYERS):
-        inner = _inner(layer)
-        if inner is None:
-            return None
-        if not isinstance(inner, wrapt.BaseObjectProxy):
-            ours = wrapt.FunctionWrapper(inner, wrapper)
-            layer.__wrapped__ = ours
-            return ours
-        layer = inner
-    return None
+    layers = list(_chain(attribute))
+    if len(layers) < 2 or isinstance(layers[-1], wrapt.BaseObjectProxy):
+        return None  # not a wrapper at all, or a chain deeper than any real one
+    ours = wrapt.FunctionWrapper(layers[-1], wrapper)
+    layers[-2].__wrapped__ = ours
+    return ours
 
 
 def remove_layer(owner: Any, name: str, wrapper: Any, original: Any) -> bool:
@@ -154,15 +156,10 @@ def remove_layer(owner: Any, name: str, wrapper: Any, original: Any) -> bool:
         setattr(owner, name, original)
         return True
     # Another layer wraps ours: splice ours out of its chain, so its own removal restores the original.
-    layer = attribute
-    for _ in range(_MAX_LAYERS):
-        inner = _inner(layer)
-        if inner is None:
-            return False
+    for outer, inner in pairwise(_chain(attribute)):
         if is_our_layer(inner, wrapper):
-            layer.__wrapped__ = original
+            outer.__wrapped__ = original
             return True
-        layer = inner
     return False
 
 
