@@ -80,6 +80,27 @@ class ProviderSetup:
         self._owned.clear()
 
 
+def _exporters(
+    names: Sequence[str], protocol: str, what: str, otlp: Callable[[], Any], console: Callable[[], Any]
+) -> list[tuple[str, Any]]:
+    """The exporters of one signal that could be built, each with its label for the start line."""
+    built: list[tuple[str, Any]] = []
+    for name in names:
+        label = f"otlp ({protocol})" if name == "otlp" else name
+        exporter = _built(f"the {label} {what} exporter", otlp if name == "otlp" else console)
+        if exporter is not None:
+            built.append((label, exporter))
+    return built
+
+
+def _provider(what: str, build: Callable[[], T], exporters: Sequence[tuple[str, Any]]) -> tuple[T | None, str]:
+    """The provider ``build()`` makes and the labels of its exporters, or ``(None, "off")``."""
+    provider = _built(what, build) if exporters else None
+    if provider is None:
+        return None, "off"
+    return provider, ", ".join(label for label, _ in exporters)
+
+
 def _resource(settings: Settings) -> Resource:
     from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 
@@ -226,17 +247,13 @@ def _console_log_exporter() -> Any:
 def build_logger_provider(settings: Settings) -> tuple[Any, str]:
     """A logger provider for the feedback/evaluation events, or ``None`` when no exporter is active."""
     variables = SdkVariables()
-    exporters: list[tuple[str, Any]] = []
-    for name in settings.logs_exporter:
-        label = f"otlp ({settings.logs_otlp_protocol})" if name == "otlp" else name
-        exporter = _built(
-            f"the {label} event exporter",
-            (lambda: _otlp_log_exporter(settings, variables)) if name == "otlp" else _console_log_exporter,
-        )
-        if exporter is not None:
-            exporters.append((label, exporter))
-    if not exporters:
-        return None, "off"
+    exporters = _exporters(
+        settings.logs_exporter,
+        settings.logs_otlp_protocol,
+        "event",
+        lambda: _otlp_log_exporter(settings, variables),
+        _console_log_exporter,
+    )
 
     def build() -> Any:
         from opentelemetry.sdk._logs import LoggerProvider, LogRecordLimits
@@ -250,10 +267,7 @@ def build_logger_provider(settings: Settings) -> tuple[Any, str]:
             provider.add_log_record_processor(BatchLogRecordProcessor(exporter, **variables.batch(BLRP_VARIABLES)))
         return provider
 
-    provider = _built("the event (log record) provider", build)
-    if provider is None:
-        return None, "off"
-    return provider, ", ".join(label for label, _ in exporters)
+    return _provider("the event (log record) provider", build, exporters)
 
 
 def _console_span_exporter() -> SpanExporter:
@@ -267,17 +281,13 @@ def build_tracer_provider(settings: Settings) -> tuple[TracerProvider | None, st
     variables = SdkVariables()
     if settings.traces_exporter and not variables.sdk_trace_importable():
         return None, "off"
-    exporters: list[tuple[str, SpanExporter]] = []
-    for name in settings.traces_exporter:
-        label = f"otlp ({settings.traces_otlp_protocol})" if name == "otlp" else name
-        exporter = _built(
-            f"the {label} trace exporter",
-            (lambda: _otlp_span_exporter(settings, variables)) if name == "otlp" else _console_span_exporter,
-        )
-        if exporter is not None:
-            exporters.append((label, exporter))
-    if not exporters:
-        return None, "off"
+    exporters = _exporters(
+        settings.traces_exporter,
+        settings.traces_otlp_protocol,
+        "trace",
+        lambda: _otlp_span_exporter(settings, variables),
+        _console_span_exporter,
+    )
 
     def build() -> TracerProvider:
         from opentelemetry.sdk.trace import SpanLimits, TracerProvider
@@ -289,10 +299,7 @@ def build_tracer_provider(settings: Settings) -> tuple[TracerProvider | None, st
             provider.add_span_processor(BatchSpanProcessor(exporter, **variables.batch(BSP_VARIABLES)))
         return provider
 
-    provider = _built("the tracer provider", build)
-    if provider is None:
-        return None, "off"
-    return provider, ", ".join(label for label, _ in exporters)
+    return _provider("the tracer provider", build, exporters)
 
 
 def _console_metric_reader(variables: SdkVariables) -> MetricReader:
