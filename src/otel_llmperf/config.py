@@ -156,15 +156,20 @@ def parse_bool(name: str, raw: str | None, default: bool) -> bool:
     return False
 
 
+def _whole(raw: str) -> int | None:
+    """``raw`` as an integer, or ``None`` (not a number, or too many digits to parse)."""
+    try:
+        return int(raw)
+    except ValueError:
+        return None
+
+
 def parse_int(name: str, raw: str | None, default: int, minimum: int, maximum: int) -> int:
     """Parse an integer within bounds, warning and falling back on anything else."""
     if raw is None:
         return default
-    try:
-        value = int(raw)
-    except ValueError:
-        value = minimum - 1
-    if not minimum <= value <= maximum:
+    value = _whole(raw)
+    if value is None or not minimum <= value <= maximum:
         _logger.warning("%s=%r is not an integer in [%d, %d]; using %d", name, raw, minimum, maximum, default)
         return default
     return value
@@ -510,11 +515,8 @@ class SdkVariables:
         raw = self.raw(name)
         if raw is None:
             return default
-        try:
-            value = int(raw)
-        except ValueError:
-            value = minimum - 1
-        if value < minimum:
+        value = _whole(raw)
+        if value is None or value < minimum:
             self.bad(name, raw, f"an integer of at least {minimum}", f"using the default {default}")
             return default
         return value
@@ -585,11 +587,8 @@ class SdkVariables:
             return False
         if raw.strip().lower() == "unset":
             return None
-        try:
-            value = int(raw)
-        except ValueError:
-            value = -1
-        return value if value >= 0 else False
+        value = _whole(raw)
+        return value if value is not None and value >= 0 else False
 
     def limits(self, variables: Mapping[str, tuple[str, str | None]]) -> dict[str, int]:
         """Arguments for SpanLimits/LogRecordLimits replacing the bad limit variables (none when all are good)."""
