@@ -40,7 +40,7 @@ from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind
 
 import otel_llmperf
 from conftest import make_client
-from fakeserver import FakeServerProcess, start_fake_server
+from fakeserver import FakeServerProcess
 from helpers import drain, resolve, take, total_count
 from otel_llmperf.registry import REGISTRY
 
@@ -411,19 +411,10 @@ async def test_openai_host_sees_what_it_sees_uninstrumented(
 # --- anthropic: a smaller matrix ----------------------------------------------------------------
 
 
-@pytest.fixture(name="anthropic_server", scope="module")
-def fixture_anthropic_server() -> Iterator[FakeServerProcess]:
-    server = start_fake_server(ttft=0.01, token_delay=0.002, output_tokens=5, seed=1)
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
 @pytest.fixture(name="anthropic_client")
-async def fixture_anthropic_client(mode: str, anthropic_server: FakeServerProcess) -> Any:
+async def fixture_anthropic_client(mode: str, fake_server: FakeServerProcess) -> Any:
     cls = anthropic.AsyncAnthropic if mode == "async" else anthropic.Anthropic
-    client = cls(base_url=f"{anthropic_server.url}/anthropic", api_key="test-key", max_retries=0, timeout=10.0)
+    client = cls(base_url=f"{fake_server.url}/anthropic", api_key="test-key", max_retries=0, timeout=10.0)
     yield client
     await resolve(client.close())
 

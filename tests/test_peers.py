@@ -38,7 +38,7 @@ from opentelemetry.semconv._incubating.metrics.gen_ai_metrics import GEN_AI_CLIE
 from opentelemetry.trace import SpanKind
 
 import otel_llmperf
-from fakeserver import FakeServerProcess, start_fake_server
+from fakeserver import FakeServerProcess
 from helpers import counter_value, drain, resolve, take
 from otel_llmperf.instruments import LLMPERF_USAGE_COST
 from otel_llmperf.registry import REGISTRY
@@ -46,15 +46,6 @@ from otel_llmperf.registry import REGISTRY
 ANTHROPIC_MODEL = "claude-haiku-4-5"
 GEMINI_MODEL = "gemini-2.5-flash"
 CALLS = 2
-
-
-@pytest.fixture(name="peer_server", scope="module")
-def fixture_peer_server() -> Iterator[FakeServerProcess]:
-    server = start_fake_server(ttft=0.01, token_delay=0.002, output_tokens=5, seed=1)
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 @dataclass(frozen=True)
@@ -251,8 +242,8 @@ def fixture_layers(peer: Peer, telemetry: Telemetry) -> Iterator[Layers]:
 
 
 @pytest.fixture(name="sdk_client")
-async def fixture_sdk_client(peer: Peer, mode: str, peer_server: FakeServerProcess) -> AsyncIterator[Any]:
-    client = peer.client(mode, peer_server.url)
+async def fixture_sdk_client(peer: Peer, mode: str, fake_server: FakeServerProcess) -> AsyncIterator[Any]:
+    client = peer.client(mode, fake_server.url)
     yield client
     await resolve(client.close())
 
@@ -357,7 +348,7 @@ async def test_a_peer_removed_from_above_ours_leaves_ours_recording(
 
 @pytest.mark.parametrize("peer", ["contrib-google-genai"], indirect=True)
 def test_our_wrapper_put_back_by_a_snapshot_restores_the_original_on_its_first_call(
-    peer_server: FakeServerProcess, layers: Layers, telemetry: Telemetry
+    fake_server: FakeServerProcess, layers: Layers, telemetry: Telemetry
 ) -> None:
     # The one order where identity cannot hold right after removal: ours first, the contrib
     # instrumentation (which saved our wrapper) second, ours removed first. Only that peer
@@ -368,7 +359,7 @@ def test_our_wrapper_put_back_by_a_snapshot_restores_the_original_on_its_first_c
     layers.remove("ours")
     layers.remove("peer")
     assert vars(genai_models.Models)["generate_content"] is not original
-    gemini = gemini_client("sync", peer_server.url)
+    gemini = gemini_client("sync", fake_server.url)
     try:
         gemini.models.generate_content(model=GEMINI_MODEL, contents="Say hello")
     finally:
