@@ -105,7 +105,8 @@ def _measure(
     n: int,
     repeats: int,
 ) -> dict[str, Any]:
-    telemetry = otel_llmperf._active[0]._telemetry
+    telemetry = otel_llmperf._active[0].telemetry  # openai is imported: its hooks have patched it
+    assert telemetry is not None
     instruments = telemetry.instruments
     target = next(t for t in PATCH_TARGETS if t.attribute == "Completions.create" and not t.is_async)
     wrapt.wrap_function_wrapper(_Wrapped, "create", make_wrapper(telemetry, target))

@@ -94,22 +94,22 @@ exporter is created; ``tracer_provider=`` / ``meter_provider=`` pass providers e
 
 from __future__ import annotations
 
-import importlib.util
+import importlib
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from opentelemetry.instrumentation.dependencies import get_dependency_conflicts
-
-from otel_llmperf import _errors, experiments, setup
-from otel_llmperf.calllog import JsonFormatter
-from otel_llmperf.config import load_settings
-from otel_llmperf.errors import FeedbackError, InvalidFeedbackToken
-from otel_llmperf.evaluation import DatasetEvaluation, Scores, evaluate_dataset, record_evaluation
-from otel_llmperf.experiments import current_variant, variant
-from otel_llmperf.feedback import Feedback, feedback_token, record_feedback
-from otel_llmperf.instrumentor import INSTRUMENTORS, LLMPerfInstrumentor, OpenAIInstrumentor, activate
-from otel_llmperf.privacy import basic_redactor
+from otel_llmperf import _errors
 from otel_llmperf.version import __version__
+
+if TYPE_CHECKING:
+    from otel_llmperf.calllog import JsonFormatter
+    from otel_llmperf.errors import FeedbackError, InvalidFeedbackToken
+    from otel_llmperf.evaluation import DatasetEvaluation, Scores, evaluate_dataset, record_evaluation
+    from otel_llmperf.experiments import current_variant, variant
+    from otel_llmperf.feedback import Feedback, feedback_token, record_feedback
+    from otel_llmperf.hooks import ProviderHooks
+    from otel_llmperf.instrumentor import LLMPerfInstrumentor, OpenAIInstrumentor
+    from otel_llmperf.privacy import basic_redactor
 
 __all__ = [
     "DatasetEvaluation",
@@ -132,9 +132,43 @@ __all__ = [
     "variant",
 ]
 
+# The public names are loaded on first use, so ``import otel_llmperf`` stays cheap for every
+# process that imports it (serverless cold starts, CLIs, gunicorn workers): name -> module.
+_LAZY = {
+    "JsonFormatter": "calllog",
+    "FeedbackError": "errors",
+    "InvalidFeedbackToken": "errors",
+    "DatasetEvaluation": "evaluation",
+    "Scores": "evaluation",
+    "evaluate_dataset": "evaluation",
+    "record_evaluation": "evaluation",
+    "current_variant": "experiments",
+    "variant": "experiments",
+    "Feedback": "feedback",
+    "feedback_token": "feedback",
+    "record_feedback": "feedback",
+    "LLMPerfInstrumentor": "instrumentor",
+    "OpenAIInstrumentor": "instrumentor",
+    "basic_redactor": "privacy",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'otel_llmperf' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"otel_llmperf.{module}"), name)
+    globals()[name] = value  # later look-ups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
+
+
 _logger = _errors.logger("otel_llmperf")
 _lock = threading.Lock()
-_active: list[LLMPerfInstrumentor] = []
+_active: list[ProviderHooks] = []
 
 
 def instrument(
@@ -145,7 +179,14 @@ def instrument(
     prometheus_registry: Any = None,
     **options: Any,
 ) -> None:
-    """Instrument every installed LLM SDK; set up exporters unless the application has providers."""
+    """Instrument every installed LLM SDK as it is imported; set up exporters unless the application has providers."""
+    import importlib.util
+
+    from otel_llmperf import setup, signals
+    from otel_llmperf.config import load_settings
+    from otel_llmperf.hooks import ProviderHooks
+    from otel_llmperf.providers import catalog, hosts
+
     with _lock:
         if _active:
             _logger.debug("otel-llmperf is already instrumented; instrument() ignored")
@@ -158,34 +199,27 @@ def instrument(
             described = setup.ensure_global_providers(settings, prometheus_registry).describe()
         else:
             described = "using the given tracer and meter providers"
-        activate(settings, meter_provider, logger_provider)
-        done, skipped = [], []
-        for cls in INSTRUMENTORS:
-            adapter = cls.adapter
-            if adapter.name in settings.disabled_instrumentations or "*" in settings.disabled_instrumentations:
-                skipped.append(f"{adapter.package} (disabled)")
+        signals.activate(settings, meter_provider, logger_provider)
+        hosts.set_extra_hosts(settings.provider_hosts)
+        watching, skipped = [], []
+        for provider in catalog.PROVIDERS:
+            if provider.name in settings.disabled_instrumentations or "*" in settings.disabled_instrumentations:
+                skipped.append(f"{provider.package} (disabled)")
                 continue
-            if importlib.util.find_spec(adapter.package) is None:
-                skipped.append(f"{adapter.package} (not installed)")
+            # Where the SDK is, not the SDK: nothing of it is imported until the application does.
+            if importlib.util.find_spec(provider.package) is None:
+                skipped.append(f"{provider.package} (not installed)")
                 continue
-            conflict = get_dependency_conflicts([adapter.requirement])
-            if conflict is not None:
-                _logger.warning("otel-llmperf: %s; instrumenting anyway, some methods may be skipped", conflict)
-            instrumentor = cls()
-            instrumentor.instrument(
-                tracer_provider=tracer_provider,
-                meter_provider=meter_provider,
-                settings=settings,
-                skip_dep_check=True,
-                quiet=True,
-            )
-            _active.append(instrumentor)
-            done.append(f"{adapter.package} ({instrumentor.patched_count} methods)")
+            hooks = ProviderHooks(provider, settings, tracer_provider, meter_provider)
+            _active.append(hooks)
+            hooks.start()
+            count = hooks.patched_count
+            watching.append(f"{provider.package} ({count} methods so far)" if count else provider.package)
         _logger.info(
-            "otel-llmperf %s: instrumented %s%s; %s; content capture %s; stream usage %s",
+            "otel-llmperf %s: instrumenting %s as imported%s; %s; content capture %s; stream usage %s",
             __version__,
-            ", ".join(done) or "nothing",
-            f", skipped {', '.join(skipped)}" if skipped else "",
+            ", ".join(watching) or "nothing",
+            f"; skipped {', '.join(skipped)}" if skipped else "",
             described,
             "on" if settings.capture_content else "off",
             "on" if settings.stream_usage else "off",
@@ -193,9 +227,11 @@ def instrument(
 
 
 def uninstrument() -> None:
-    """Remove every patch :func:`instrument` applied, restoring the original SDK methods."""
+    """Remove every patch and pending import hook :func:`instrument` set, restoring the original SDK methods."""
+    from otel_llmperf import experiments
+
     with _lock:
-        for instrumentor in reversed(_active):
-            instrumentor.uninstrument()
+        for hooks in reversed(_active):
+            hooks.stop()
         _active.clear()
         experiments.stop_propagating()

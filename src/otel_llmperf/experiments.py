@@ -19,14 +19,13 @@ import functools
 import inspect
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from contextvars import ContextVar
-from multiprocessing.pool import ThreadPool
-from types import TracebackType
+from types import ModuleType, TracebackType
 from typing import Any, TypeVar, cast
 
 from wrapt import wrap_function_wrapper
 
+from otel_llmperf.import_hooks import Watch
 from otel_llmperf.labels import OVERFLOW, VARIANTS, check_label
 
 _F = TypeVar("_F", bound=Callable[..., Any])
@@ -166,36 +165,60 @@ _POOL_TASK_METHODS = ("apply_async", "_map_async", "imap", "imap_unordered")
 
 _patched: list[tuple[Any, str, Any]] = []
 _patch_lock = threading.Lock()
+_watch: Watch | None = None
 
-
-def propagate_to_threads() -> None:
-    """Carry the variant into threads and executor tasks started inside a ``variant()`` block."""
-    with _patch_lock:
-        if _patched:
-            return
-        targets: list[tuple[Any, str, Any]] = [
-            (threading.Thread, "start", _thread_start),
-            (ThreadPoolExecutor, "submit", _executor_submit),
-            (ThreadPool, "__init__", _without_variant),
-        ]
+# Patched when their module is imported: an application that uses neither never loads them.
+_POOLS: tuple[tuple[str, str, tuple[tuple[str, Any], ...]], ...] = (
+    ("concurrent.futures.thread", "ThreadPoolExecutor", (("submit", _executor_submit),)),
+    (
+        "multiprocessing.pool",
+        "ThreadPool",
         # Only the thread pool: a process pool pickles its functions, and a carrier would not pickle.
-        targets += [(ThreadPool, name, _pool_task) for name in _POOL_TASK_METHODS]
-        for owner, name, wrapper in targets:
+        (("__init__", _without_variant), *((name, _pool_task) for name in _POOL_TASK_METHODS)),
+    ),
+)
+
+
+def _wrap(owner: Any, methods: tuple[tuple[str, Any], ...], watch: Watch | None) -> None:
+    with _patch_lock:
+        if watch is not _watch:
+            return  # propagation was stopped before the module was imported
+        for name, wrapper in methods:
             # ThreadPool inherits most of these from Pool: None means "delete ours to undo".
             original = vars(owner).get(name)
             wrap_function_wrapper(owner, name, wrapper)
             _patched.append((owner, name, original))
 
 
+def _wrap_when_imported(watch: Watch, cls: str, methods: tuple[tuple[str, Any], ...], module: ModuleType) -> None:
+    _wrap(getattr(module, cls), methods, watch)
+
+
+def propagate_to_threads() -> None:
+    """Carry the variant into threads and executor tasks started inside a ``variant()`` block."""
+    global _watch
+    with _patch_lock:
+        if _watch is not None:
+            return
+        watch = _watch = Watch()
+    _wrap(threading.Thread, (("start", _thread_start),), watch)
+    for module, cls, methods in _POOLS:
+        watch.on_import(module, functools.partial(_wrap_when_imported, watch, cls, methods))
+
+
 def stop_propagating() -> None:
     """Undo :func:`propagate_to_threads`, restoring the original methods."""
+    global _watch
     with _patch_lock:
+        watch, _watch = _watch, None
         while _patched:
             owner, name, original = _patched.pop()
             if original is None:
                 delattr(owner, name)
             else:
                 setattr(owner, name, original)
+    if watch is not None:
+        watch.cancel()
 
 
 __all__ = ["OVERFLOW", "configure", "current_variant", "propagate_to_threads", "stop_propagating", "variant"]

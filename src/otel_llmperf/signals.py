@@ -86,6 +86,13 @@ def configure(settings: Settings, meter_provider: metrics.MeterProvider | None, 
     return signals
 
 
+def activate(settings: Settings, meter_provider: Any = None, logger_provider: Any = None) -> None:
+    """Bind feedback, evaluations and variants to these settings and providers."""
+    configure(settings, meter_provider, logger_provider)
+    experiments.configure(settings.variant, settings.max_variants)
+    experiments.propagate_to_threads()
+
+
 def current() -> Signals:
     """The configured signals, or ones bound to the global providers and the environment."""
     with _lock:
