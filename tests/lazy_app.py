@@ -94,7 +94,7 @@ def main() -> None:
         result["layers"] = {sdk: use(sdk) for sdk in SDKS}
     elif scenario in ("openai-before", "openai-after"):
         if scenario == "openai-before":
-            import openai  # noqa: F401
+            import openai
         otel_llmperf.instrument(tracer_provider=tracer_provider, meter_provider=meter_provider)
         chat(sys.argv[2])
         result["spans"] = [span.name for span in spans.get_finished_spans()]
