@@ -19,8 +19,13 @@ Every installed SDK is instrumented, each with its own entry point: ``openai``
 (``llmperf_openai``), ``anthropic`` (``llmperf_anthropic``), ``google-genai``
 (``llmperf_google_genai``), ``boto3`` Bedrock Runtime (``llmperf_bedrock``), ``mistralai``
 (``llmperf_mistral``) and ``cohere`` v2 (``llmperf_cohere``); SDKs that are not installed are
-skipped. Every call then produces a CLIENT span named ``{operation} {model}`` with the GenAI
-semantic convention attributes, and these metrics (Prometheus names in brackets):
+skipped. ``instrument()`` imports none of them: each SDK is patched when the application imports
+it, before or after ``instrument()`` (wrapt post-import hooks), so an application that uses one
+SDK never loads the other five, and ``uninstrument()`` takes back the hooks that have not fired.
+``import otel_llmperf`` itself loads its parts on first use.
+
+Every call then produces a CLIENT span named ``{operation} {model}`` with the GenAI semantic
+convention attributes, and these metrics (Prometheus names in brackets):
 
 * ``gen_ai.client.operation.duration`` [``gen_ai_client_operation_duration_seconds``], every
   call, with ``error.type`` when it failed;
