@@ -34,7 +34,11 @@ from otel_llmperf.doctor.findings import ERROR, INFO, OK, WARNING, Finding
 from otel_llmperf.doctor.probes import Probe, grpc_address, probe_otlp_http, probe_prometheus, probe_tcp
 
 _SIGNAL_VARIABLES = {
-    "traces": (OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, OTEL_EXPORTER_OTLP_TRACES_HEADERS, OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE),
+    "traces": (
+        OTEL_EXPORTER_OTLP_TRACES_ENDPOINT,
+        OTEL_EXPORTER_OTLP_TRACES_HEADERS,
+        OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE,
+    ),
     "metrics": (
         OTEL_EXPORTER_OTLP_METRICS_ENDPOINT,
         OTEL_EXPORTER_OTLP_METRICS_HEADERS,
@@ -175,7 +179,12 @@ def _off(signal: str) -> Finding:
 
 def _export(export: Export, probe: Probe | None) -> Finding:
     signal = export.signal
-    data = {"signal": signal, "exporter": export.exporter, "protocol": export.protocol, "url": export.url}
+    data: dict[str, object] = {
+        "signal": signal,
+        "exporter": export.exporter,
+        "protocol": export.protocol,
+        "url": export.url,
+    }
     if export.exporter == "none":
         return _off(signal)
     if export.exporter == "console":
@@ -210,7 +219,9 @@ def _prometheus(export: Export, probe: Probe | None) -> Finding:
     data: dict[str, object] = {"signal": "metrics", "exporter": "prometheus", "url": export.url}
     scrape = f"scrape {export.url}"
     if export.problem is not None:
-        return Finding("prometheus", ERROR, "prometheus", f"{export.url}: {export.problem}", "pip install otel-llmperf", data)
+        return Finding(
+            "prometheus", ERROR, "prometheus", f"{export.url}: {export.problem}", "pip install otel-llmperf", data
+        )
     if probe is None:
         message = "OTEL_EXPORTER_PROMETHEUS_PORT=0: any free port; the application logs the one it got"
         return Finding("prometheus", INFO, "prometheus", message, data={**data, "state": "any"})

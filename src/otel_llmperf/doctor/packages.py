@@ -249,8 +249,7 @@ def _peer(entry: EntryPoint, dist: Distribution | None, sdk: Sdk, settings: Sett
         return Finding("peer", INFO, subject, message, data={**data, "layering": "alone"})
     if module.startswith(GENAI_INSTRUMENTATION_MODULES):
         message = (
-            f"{label}: if active, it records span, duration, tokens; "
-            "we add cost, time per output token, feedback link"
+            f"{label}: if active, it records span, duration, tokens; we add cost, time per output token, feedback link"
         )
         return Finding("peer", INFO, subject, message, data={**data, "layering": "beneath"})
     if module.startswith("openinference."):

@@ -177,4 +177,6 @@ class Running:
         for thread in self._threads:
             thread.join(max(0.0, end - time.monotonic()))
         with self._lock:
-            return {key: self._results.get(key, Probe("timeout", f"no answer within {deadline:g} s")) for key in self._keys}
+            return {
+                key: self._results.get(key, Probe("timeout", f"no answer within {deadline:g} s")) for key in self._keys
+            }

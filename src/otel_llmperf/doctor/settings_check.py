@@ -102,7 +102,11 @@ def privacy_findings(settings: Settings, environ: Mapping[str, str]) -> list[Fin
     """Content capture, the redactor and user ids, as these settings record them."""
     findings: list[Finding] = []
     redactor = (environ.get(OTEL_PYTHON_LLMPERF_REDACTOR) or "").strip() or None
-    data = {"capture_content": settings.capture_content, "max_length": settings.content_max_length, "redactor": redactor}
+    data = {
+        "capture_content": settings.capture_content,
+        "max_length": settings.content_max_length,
+        "redactor": redactor,
+    }
     if settings.redactor_failed:
         findings.append(
             Finding(
