@@ -26,7 +26,7 @@ from collections.abc import Callable, Mapping
 
 from otel_llmperf.doctor.exporters import export_findings, plan
 from otel_llmperf.doctor.findings import ERROR, INFO, OK, SECTIONS, WARNING, Diagnosis, Finding
-from otel_llmperf.doctor.packages import peer_findings, sdk_findings, self_tracing_findings
+from otel_llmperf.doctor.packages import Sdk, peer_findings, sdk_findings, self_tracing_findings
 from otel_llmperf.doctor.probes import Probe, Running
 from otel_llmperf.doctor.settings_check import load, price_findings, privacy_findings
 from otel_llmperf.version import __version__
@@ -52,17 +52,22 @@ def diagnose(environ: Mapping[str, str] | None = None, timeout: float = DEFAULT_
     env = dict(os.environ if environ is None else environ)
     settings, variables, config = load(env)
     exports = plan(settings, env, variables, timeout)
-    probes: dict[str, Callable[[], Probe]] = {
-        str(index): export.probe for index, export in enumerate(exports) if export.probe is not None
+    probes: dict[int, Callable[[], Probe]] = {
+        index: export.probe for index, export in enumerate(exports) if export.probe is not None
     }
     running = Running(probes)  # on the network while package metadata is read below
-    findings: list[Finding] = []
-    sdks, sdk_lines = sdk_findings(settings)
-    findings += sdk_lines
+    sdks: list[Sdk] = []
+
+    def check_sdks() -> list[Finding]:
+        found, lines = sdk_findings(settings)
+        sdks.extend(found)
+        return lines
+
+    findings = _guarded("sdk", check_sdks)
     findings += _guarded("peer", lambda: self_tracing_findings(sdks, settings) + peer_findings(sdks, settings))
     # A probe's connect and read each have the timeout; the margin covers name resolution.
     probed = running.results(deadline=2 * timeout + 0.5)
-    findings += _guarded("export", lambda: export_findings(exports, {int(key): value for key, value in probed.items()}))
+    findings += _guarded("export", lambda: export_findings(exports, probed))
     findings += _guarded("privacy", lambda: privacy_findings(settings, env))
     findings += _guarded("cost", lambda: price_findings(settings, env))
     findings += config

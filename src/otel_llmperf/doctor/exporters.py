@@ -64,7 +64,7 @@ class Export:
     protocol: str | None = None
     url: str | None = None
     probe: Callable[[], Probe] | None = None
-    problem: str | None = None  # why the exporter cannot be built at all
+    problem: str | None = None  # why the exporter cannot be built at all, or why the signal is off
 
 
 def _env(environ: Mapping[str, str], name: str) -> str | None:
@@ -124,7 +124,9 @@ def plan(settings: Settings, environ: Mapping[str, str], variables: SdkVariables
     exports: list[Export] = []
     for signal, names in chosen.items():
         if not names:
-            exports.append(Export(signal, "none"))
+            variable = f"OTEL_{signal.upper()}_EXPORTER"
+            raw = _env(environ, variable)
+            exports.append(Export(signal, "none", problem=f"{variable}={raw}" if raw else "no OTLP endpoint set"))
         for name in names:
             if name == "otlp":
                 exports.append(_otlp(signal, protocols[signal], environ, variables, timeout))
@@ -146,7 +148,9 @@ def export_findings(exports: list[Export], probed: Mapping[int, Probe]) -> list[
     """One finding per exporter, from what its probe saw (``probed`` is keyed by position in ``exports``)."""
     findings: list[Finding] = []
     for index, export in enumerate(exports):
-        if export.exporter == "prometheus":
+        if export.exporter == "none":
+            findings.append(_off(export))
+        elif export.exporter == "prometheus":
             findings.append(_prometheus(export, probed.get(index)))
         else:
             findings.append(_export(export, probed.get(index)))
@@ -163,17 +167,18 @@ def export_findings(exports: list[Export], probed: Mapping[int, Probe]) -> list[
     return findings
 
 
-def _off(signal: str) -> Finding:
+def _off(export: Export) -> Finding:
+    signal = export.signal
     if signal == "metrics":
         return Finding(
             "export",
             WARNING,
             "metrics",
-            "off (OTEL_METRICS_EXPORTER=none): no dashboards, alerts or cost",
+            f"off ({export.problem}): no dashboards, alerts or cost",
             "OTEL_METRICS_EXPORTER=prometheus or otlp",
             {"signal": signal, "exporter": "none"},
         )
-    message = f"off, no {_CARRIES[signal]} exported (no OTLP endpoint set)"
+    message = f"off, no {_CARRIES[signal]} exported ({export.problem})"
     return Finding("export", INFO, signal, message, data={"signal": signal, "exporter": "none"})
 
 
@@ -185,8 +190,6 @@ def _export(export: Export, probe: Probe | None) -> Finding:
         "protocol": export.protocol,
         "url": export.url,
     }
-    if export.exporter == "none":
-        return _off(signal)
     if export.exporter == "console":
         return Finding("export", INFO, signal, "console: printed on the application's stdout", data=data)
     what = f"otlp {export.protocol} {export.url}"

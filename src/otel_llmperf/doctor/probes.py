@@ -151,9 +151,9 @@ def probe_prometheus(host: str, port: int, timeout: float) -> Probe:
 class Running:
     """Probes started at once, each in a daemon thread; :meth:`results` waits for them up to a deadline."""
 
-    def __init__(self, probes: Mapping[str, Callable[[], Probe]]) -> None:
+    def __init__(self, probes: Mapping[int, Callable[[], Probe]]) -> None:
         self._keys = list(probes)
-        self._results: dict[str, Probe] = {}
+        self._results: dict[int, Probe] = {}
         self._lock = threading.Lock()
         self._started = time.monotonic()
         self._threads = [
@@ -163,7 +163,7 @@ class Running:
         for thread in self._threads:
             thread.start()
 
-    def _run(self, key: str, probe: Callable[[], Probe]) -> None:
+    def _run(self, key: int, probe: Callable[[], Probe]) -> None:
         try:
             result = probe()
         except Exception as error:  # a probe is written not to raise; this is the last guard
@@ -171,7 +171,7 @@ class Running:
         with self._lock:
             self._results[key] = result
 
-    def results(self, deadline: float) -> dict[str, Probe]:
+    def results(self, deadline: float) -> dict[int, Probe]:
         """Each probe's result; one still running ``deadline`` seconds after the start counts as timed out."""
         end = self._started + deadline
         for thread in self._threads:
