@@ -12,6 +12,7 @@ import logging
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 
+from otel_llmperf import _errors
 from otel_llmperf.config import (
     BLRP_VARIABLES,
     BSP_VARIABLES,
@@ -47,7 +48,7 @@ class _Collect(logging.Handler):
 @contextmanager
 def captured_warnings() -> Iterator[list[str]]:
     """Collect what otel-llmperf logs at WARNING or above; nothing reaches the last-resort stderr handler."""
-    logger = logging.getLogger(_LOGGER)
+    logger = _errors.logger(_LOGGER).logger  # the logger itself: a handler is added, nothing is logged here
     handler = _Collect()
     level = logger.level
     logger.addHandler(handler)
