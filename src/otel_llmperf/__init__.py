@@ -43,6 +43,7 @@ A call is recorded once even when another GenAI instrumentation of the same SDK,
 recording the call itself, is active (see the README, "Living with other instrumentations").
 To analyse a period from Prometheus, compare A/B variants and publish a summary, see
 ``otel-llmperf report`` (:mod:`otel_llmperf.report`).
+No data where you expect it? ``otel-llmperf doctor`` (:mod:`otel_llmperf.doctor`) says why.
 
 Trust signals, next to the latency metrics and with the same model/provider/variant labels::
 

@@ -8,6 +8,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from otel_llmperf import slo_command
+from otel_llmperf.doctor import command as doctor_command
 from otel_llmperf.report import command as report_command
 from otel_llmperf.version import __version__
 
@@ -51,6 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
                       help="with --ab concise: how much more often users like b's answers (default: 0.07)")  # fmt: skip
     slo_command.add_cli(commands)
     report_command.add_cli(commands)
+    doctor_command.add_cli(commands)
     return parser
 
 
@@ -75,6 +77,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return slo_command.run(args)
     if args.command == "report":
         return report_command.run(args)
+    if args.command == "doctor":
+        return doctor_command.run(args)
     return 2  # pragma: no cover - argparse rejects unknown commands
 
 
