@@ -20,8 +20,8 @@ from packaging.version import InvalidVersion, Version
 from otel_llmperf.config import Settings
 from otel_llmperf.doctor.findings import ERROR, INFO, OK, WARNING, Finding
 from otel_llmperf.environment_variables import OTEL_PYTHON_LLMPERF_SDK_SPANS
-from otel_llmperf.instrumentor import INSTRUMENTORS, LLMPerfInstrumentor
 from otel_llmperf.layering import GENAI_INSTRUMENTATION_MODULES
+from otel_llmperf.providers.catalog import PROVIDERS, Provider
 
 _GROUP = "opentelemetry_instrumentor"
 _DISABLE = "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS"
@@ -82,8 +82,8 @@ def sdk_findings(settings: Settings) -> tuple[list[Sdk], list[Finding]]:
     findings: list[Finding] = []
     missing: list[str] = []
     disabled = settings.disabled_instrumentations
-    for cls in INSTRUMENTORS:
-        sdk, finding = _sdk(cls, settings, disabled)
+    for provider in PROVIDERS:
+        sdk, finding = _sdk(provider, settings, disabled)
         sdks.append(sdk)
         if finding is None:
             missing.append(sdk.dist)
@@ -125,8 +125,7 @@ def sdk_findings(settings: Settings) -> tuple[list[Sdk], list[Finding]]:
     return sdks, findings
 
 
-def _sdk(cls: type[LLMPerfInstrumentor], settings: Settings, disabled: frozenset[str]) -> tuple[Sdk, Finding | None]:
-    adapter = cls.adapter
+def _sdk(adapter: Provider, settings: Settings, disabled: frozenset[str]) -> tuple[Sdk, Finding | None]:
     key = adapter.name.removeprefix("llmperf_")
     dist = Requirement(adapter.requirement).name
     version = _version(dist) if _installed(adapter.package) else None
