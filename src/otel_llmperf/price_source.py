@@ -193,7 +193,9 @@ class Source:
 def _start_dates(providers: Iterable[types.Provider]) -> Iterable[date]:
     for provider in providers:
         for model in provider.models:
-            constrained = [] if isinstance(model.prices, types.ModelPrice) else list(model.prices)
+            constrained: list[types.ConditionalPrice | types.PriceVariant] = []
+            if not isinstance(model.prices, types.ModelPrice):
+                constrained.extend(model.prices)
             constrained.extend(model.price_variants or ())
             for item in constrained:
                 if isinstance(item.constraint, types.StartDateConstraint):

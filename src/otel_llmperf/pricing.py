@@ -114,7 +114,7 @@ class Price:
 
 
 def per_million(
-    input: float,
+    input: float,  # noqa: A002 -- the field names of a price file
     output: float,
     cached_input: float | None = None,
     cache_write_input: float | None = None,
@@ -126,7 +126,10 @@ def per_million(
 
 
 def _rates_per_million(
-    input: float, output: float, cached_input: float | None, cache_write_input: float | None
+    input: float,  # noqa: A002 -- the field names of a price file
+    output: float,
+    cached_input: float | None,
+    cache_write_input: float | None,
 ) -> Rates:
     write = input if cache_write_input is None else cache_write_input
     return Rates(
