@@ -146,6 +146,21 @@ def test_names_tried_are_the_given_one_then_without_path_prefixes_and_versions()
     assert price_source.names("llama-3") == ["llama-3"]  # one digit is a generation, not a version
 
 
+def test_the_fallback_table_prices_only_models_genai_prices_lacks(tmp_path: Any) -> None:
+    table = load_prices(None, None)
+    # Cohere's v3 embeddings and Bedrock's Cohere models are not in genai-prices 0.2.5.
+    embed = table.find("cohere", "embed-english-v3.0")
+    assert embed is not None and embed.input == pytest.approx(0.1)
+    bedrock = table.find("aws.bedrock", "cohere.command-r-plus-v1:0")
+    assert bedrock is not None and bedrock.output == pytest.approx(15.0)
+    # Where genai-prices has a price, it is used (calc_price's, not the fallback's).
+    gpt = table.find("openai", "gpt-4o")
+    expected = genai_prices.calc_price(genai_prices.Usage(input_tokens=10**6), "gpt-4o", provider_id="openai")
+    assert gpt is not None and gpt.cost(Usage(10**6, 0)) == pytest.approx(float(expected.total_price))
+    # replace: true leaves only the user's prices.
+    assert load_prices({"replace": True, "prices": {}}, None).find("cohere", "embed-english-v3.0") is None
+
+
 def test_unknown_models_and_providers_have_no_price(caplog: pytest.LogCaptureFixture) -> None:
     table = load_prices(None, None)
     assert table.find("openai", "my-finetune") is None
@@ -229,7 +244,10 @@ print("genai_prices" in sys.modules, table.source)
     assert done.returncode == 0, done.stderr
     before, after = done.stdout.splitlines()
     assert before.startswith("False genai-prices ") and before.endswith("(bundled data, loads on first use)")
-    assert re.fullmatch(r"True genai-prices \S+ \(bundled data, newest price \d{4}-\d{2}-\d{2}\)", after), after
+    dated = (
+        r"True genai-prices \S+ \(bundled data, newest price \d{4}-\d{2}-\d{2}\) \+ fallback prices.json \(2025-12-01\)"
+    )
+    assert re.fullmatch(dated, after), after
 
 
 def test_warm_loads_once_however_many_threads_ask(monkeypatch: pytest.MonkeyPatch) -> None:

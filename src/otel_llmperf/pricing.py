@@ -3,7 +3,8 @@
 
 Prices come from pydantic's ``genai-prices`` (its bundled data: dated list prices of many
 providers, with cache, reasoning and input-size tiers; see :mod:`otel_llmperf.price_source`),
-under the user's own: a JSON/YAML file (``OTEL_PYTHON_LLMPERF_PRICES``) or a mapping
+then the package's small ``prices.json`` for models genai-prices leaves out, all under the
+user's own: a JSON/YAML file (``OTEL_PYTHON_LLMPERF_PRICES``) or a mapping
 (``instrument(prices=...)``) in USD per million tokens, which win, and which can replace the
 bundled data altogether (``"replace": true``). Nothing here touches the network.
 
@@ -27,6 +28,8 @@ import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from functools import cache
+from importlib import resources
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
@@ -286,7 +289,8 @@ class PriceTable:
 
     The user's prices (``prices``, ``providers``) win; then, unless ``bundled`` is false, the
     prices of genai-prices' bundled data, which load on :meth:`warm` or on the first lookup that
-    needs them, whichever comes first.
+    needs them, whichever comes first, and last the package's ``prices.json`` for the few
+    models genai-prices leaves out.
     """
 
     def __init__(
@@ -361,7 +365,10 @@ class PriceTable:
         else:
             if self._described is None:
                 newest = self._source.newest_price_date()
-                self._described = f"genai-prices {self._source.version} (bundled data, newest price {newest})"
+                self._described = (
+                    f"genai-prices {self._source.version} (bundled data, newest price {newest})"
+                    f" + fallback prices.json ({fallback_document().as_of})"
+                )
             described = self._described
         if self.overrides:
             described += " + overrides from " + ", ".join(self.overrides)
@@ -391,13 +398,16 @@ class PriceTable:
         if price is not None or not self.bundled:
             return price
         self.warm()
-        if self._source is None:
-            return None
-        try:
-            found: Price | None = self._source.find(provider, model)
-        except Exception as error:  # odd data must cost a price, never the call
-            _errors.report("looking up a price", error)
-            return None
+        found: Price | None = None
+        if self._source is not None:
+            try:
+                found = self._source.find(provider, model)
+            except Exception as error:  # odd data must cost a price, never the call
+                _errors.report("looking up a price", error)
+        if found is None:
+            fallback = fallback_document()
+            shipped = fallback.providers.get(provider)
+            found = (_match(shipped, names) if shipped else None) or _match(fallback.prices, names)
         return found
 
     def cost(self, provider: str, models: tuple[str | None, ...], usage: Usage) -> float | None:
@@ -425,6 +435,17 @@ class PriceTable:
             provider,
             " Further unknown models are not reported." if last else "",
         )
+
+
+@cache
+def fallback_document() -> PriceDocument:
+    """The few models genai-prices does not price, shipped in the package (``prices.json``)."""
+    try:
+        text = resources.files("otel_llmperf").joinpath("prices.json").read_text(encoding="utf-8")
+        return parse_document(json.loads(text), "prices.json")
+    except Exception as error:  # a broken install must not stop the application
+        _logger.warning("otel-llmperf: the fallback price table could not be read (%s)", error)
+        return PriceDocument({}, {})
 
 
 def _installed_version() -> str:
