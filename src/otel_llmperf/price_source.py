@@ -25,7 +25,7 @@ from importlib.metadata import version
 from genai_prices import data_snapshot, types
 from genai_prices.data import providers as bundled_providers
 
-from otel_llmperf.pricing import Price, Rates
+from otel_llmperf.price import Price, Rates
 
 _PER_MILLION = 1e-6
 _PER_THOUSAND = 1e-3

@@ -35,11 +35,11 @@ from pathlib import Path
 from typing import Any
 
 from otel_llmperf import _errors
+from otel_llmperf.price import _FOREVER, _PER_TOKEN, Price, Rates
 from otel_llmperf.providers.base import Usage
 
 _logger = _errors.logger("otel_llmperf")
 
-_PER_TOKEN = 1e-6  # table prices are per million tokens
 # A remainder that only names a version of the same model: a date, a number, v1, latest, a preview.
 _VERSION_SUFFIX = re.compile(r"[-@:](?:\d|v\d|latest|preview|exp)")
 # Dotted prefixes that are a vendor or a region, never part of a model name: letters only.
@@ -49,71 +49,6 @@ _MAX_REMEMBERED = 1024  # distinct model names whose lookup result is kept
 # long, and a client sending megabyte model names must not make the cache hold megabytes.
 _MAX_MODEL_LENGTH = 256
 _MAX_WARNED = 100
-_FOREVER = math.inf
-
-
-@dataclass(frozen=True, slots=True)
-class Rates:
-    """USD per token of each kind of token, at one input-size tier."""
-
-    input: float
-    output: float
-    cache_read: float
-    cache_write: float  # written to the cache with the default (5-minute) lifetime
-    cache_write_1h: float
-    reasoning: float
-
-
-@dataclass(frozen=True, slots=True)
-class Price:
-    """What one model costs: rates, higher rates above input-token thresholds, a fee per call.
-
-    ``until`` is when (epoch seconds) a scheduled price change makes the price stale; the
-    table looks the model up again then.
-    """
-
-    base: Rates
-    tiers: tuple[tuple[int, Rates], ...] = ()  # (input-token threshold, rates above it), highest first
-    per_call: float = 0.0
-    until: float = _FOREVER
-
-    @property
-    def input(self) -> float:
-        """USD per million plain input tokens at the base tier."""
-        return self.base.input / _PER_TOKEN
-
-    @property
-    def output(self) -> float:
-        """USD per million output tokens at the base tier."""
-        return self.base.output / _PER_TOKEN
-
-    def cost(self, usage: Usage) -> float | None:
-        """The USD cost of ``usage``, or ``None`` when it has no token counts at all."""
-        if usage.input_tokens is None and usage.output_tokens is None:
-            return None
-        input_tokens = usage.input_tokens or 0
-        output_tokens = usage.output_tokens or 0
-        rates = self.base
-        for threshold, tier in self.tiers:
-            if input_tokens > threshold:
-                rates = tier
-                break
-        cache_read = usage.cache_read_input_tokens or 0
-        cache_write = usage.cache_creation_input_tokens or 0
-        cache_write_1h = min(usage.cache_creation_1h_input_tokens or 0, cache_write)
-        reasoning = min(usage.reasoning_output_tokens or 0, output_tokens)
-        # gen_ai.usage.input_tokens includes cached tokens; only the rest is billed at the input
-        # price. A provider reporting more cache than input is taken at its cache counts.
-        uncached = max(input_tokens - cache_read - cache_write, 0)
-        return (
-            uncached * rates.input
-            + cache_read * rates.cache_read
-            + (cache_write - cache_write_1h) * rates.cache_write
-            + cache_write_1h * rates.cache_write_1h
-            + (output_tokens - reasoning) * rates.output
-            + reasoning * rates.reasoning
-            + self.per_call
-        )
 
 
 def per_million(
