@@ -555,7 +555,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     command = " ".join(["python bench/run.py", *(argv if argv is not None else sys.argv[1:])])
     data: dict[str, Any] = {
-        "generated": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "generated": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "command": command,
         "quick": args.quick,
         "machine": machine_info(),

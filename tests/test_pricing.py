@@ -17,14 +17,13 @@ from fakeserver import FakeServerProcess
 from helpers import counter_value, drain, metrics, only_span, resolve
 from otel_llmperf.config import load_settings
 from otel_llmperf.pricing import (
-    Price,
     PriceError,
     PriceTable,
     candidates,
     load_prices,
     parse_document,
     parse_price,
-    shipped_document,
+    per_million,
 )
 from otel_llmperf.providers.base import Usage
 
@@ -42,19 +41,19 @@ def usd(input_tokens: int, output_tokens: int, cached: int = 0) -> float:
 
 
 def test_cost_bills_cached_and_written_input_at_their_own_prices() -> None:
-    price = Price(input=3.0, output=15.0, cached_input=0.3, cache_write_input=3.75)
+    price = per_million(input=3.0, output=15.0, cached_input=0.3, cache_write_input=3.75)
     usage = Usage(input_tokens=1000, output_tokens=200, cache_read_input_tokens=600, cache_creation_input_tokens=100)
     # input_tokens includes both cache kinds (semconv); 300 are billed at the plain input price.
     assert price.cost(usage) == pytest.approx((300 * 3.0 + 600 * 0.3 + 100 * 3.75 + 200 * 15.0) / 1e6)
 
 
 def test_cost_without_cache_prices_bills_cached_tokens_as_input() -> None:
-    price = Price(input=1.0, output=2.0)
+    price = per_million(input=1.0, output=2.0)
     assert price.cost(Usage(input_tokens=10, output_tokens=5, cache_read_input_tokens=4)) == pytest.approx(20e-6)
 
 
 def test_cost_of_output_only_or_input_only_usage_and_no_usage() -> None:
-    price = Price(input=1.0, output=2.0)
+    price = per_million(input=1.0, output=2.0)
     assert price.cost(Usage(output_tokens=3)) == pytest.approx(6e-6)
     assert price.cost(Usage(input_tokens=3)) == pytest.approx(3e-6)
     assert price.cost(Usage()) is None
@@ -194,50 +193,49 @@ def test_unknown_model_warnings_are_bounded(caplog: pytest.LogCaptureFixture) ->
 # --- the shipped table and overrides --------------------------------------------------------
 
 
-def test_shipped_table_is_dated_and_well_formed() -> None:
-    document = shipped_document()
-    assert document.as_of is not None and len(document.as_of) == 10
-    assert len(document.prices) >= 30
+def test_the_default_table_prices_every_provider_from_genai_prices() -> None:
     table = load_prices(None, None)
+    assert table.bundled and table.source.endswith("(bundled data, loads on first use)")
     for provider, model in [
         ("openai", "gpt-4o-mini-2024-07-18"),
+        ("azure.ai.openai", "gpt-4o-mini"),
         ("anthropic", "claude-sonnet-4-5-20250929"),
-        ("gcp.gemini", "gemini-2.5-flash"),
+        ("gcp.gemini", "models/gemini-2.5-flash"),
+        ("gcp.vertex_ai", "claude-sonnet-4-5@20250929"),
         ("aws.bedrock", "us.amazon.nova-lite-v1:0"),
+        ("aws.bedrock", "us.anthropic.claude-sonnet-4-5-20250929-v1:0"),
         ("mistral_ai", "mistral-large-latest"),
         ("cohere", "command-r-plus-08-2024"),
         ("openai", "text-embedding-3-small"),
     ]:
         price = table.find(provider, model)
-        assert price is not None, model
+        assert price is not None, (provider, model)
         assert price.input >= 0 and price.output >= 0
+    assert table.source.startswith("genai-prices ")
+    assert "newest price 20" in table.source
 
 
-def test_shipped_file_is_in_the_package_data() -> None:
-    import otel_llmperf
-
-    assert (Path(otel_llmperf.__file__).parent / "prices.json").is_file()
-
-
-def test_file_extends_and_overrides_the_shipped_table(tmp_path: Path) -> None:
+def test_file_extends_and_overrides_the_bundled_prices(tmp_path: Path) -> None:
     path = tmp_path / "prices.json"
     path.write_text(
         json.dumps({"prices": {"gpt-4o": {"input": 1, "output": 1}, "in-house": {"input": 0, "output": 0}}})
     )
     table = load_prices(None, str(path))
-    assert table.find("openai", "gpt-4o") == Price(1.0, 1.0)
-    assert table.find("openai", "in-house") == Price(0.0, 0.0)
-    assert table.find("openai", "gpt-4o-mini") is not None  # the rest of the shipped table stays
+    assert table.find("openai", "gpt-4o") == per_million(1.0, 1.0)
+    assert table.find("openai", "in-house") == per_million(0.0, 0.0)
+    assert table.find("openai", "gpt-4o-mini") is not None  # the bundled prices of other models stay
+    assert table.source.endswith(f"+ overrides from {path}")
 
 
-def test_replace_drops_the_shipped_table_and_yaml_files_work(tmp_path: Path) -> None:
+def test_replace_drops_the_bundled_prices_and_yaml_files_work(tmp_path: Path) -> None:
     path = tmp_path / "prices.yaml"
     path.write_text("replace: true\nas_of: '2030-01-01'\nprices:\n  in-house:\n    input: 0.1\n    output: 0.2\n")
     table = load_prices(None, str(path))
     assert table.find("openai", "gpt-4o") is None
     assert table.find("openai", "in-house-large") is None  # another model, not a version of it
-    assert table.find("openai", "in-house") == Price(0.1, 0.2)
+    assert table.find("openai", "in-house") == per_million(0.1, 0.2)
     assert table.as_of == "2030-01-01"
+    assert table.source == f"no bundled prices + overrides from {path}"
 
 
 def test_mapping_keyword_wins_over_the_file(tmp_path: Path) -> None:
@@ -245,7 +243,8 @@ def test_mapping_keyword_wins_over_the_file(tmp_path: Path) -> None:
     path.write_text(json.dumps({"prices": {"in-house": {"input": 1, "output": 1}}}))
     # A bare model table (no "prices" key) is accepted as a mapping too.
     table = load_prices({"in-house": {"input": 3, "output": 4}}, str(path))
-    assert table.find("openai", "in-house") == Price(3.0, 4.0)
+    assert table.find("openai", "in-house") == per_million(3.0, 4.0)
+    assert table.source.endswith(f"+ overrides from {path}, prices=")
 
 
 def test_unusable_sources_are_reported_and_ignored(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
@@ -254,7 +253,7 @@ def test_unusable_sources_are_reported_and_ignored(tmp_path: Path, caplog: pytes
     with caplog.at_level(logging.WARNING, logger="otel_llmperf"):
         table = load_prices({"ok": {"input": 1, "output": 1}, "bad": {"input": -1, "output": 1}}, str(broken))
         missing = load_prices(None, str(tmp_path / "missing.json"))
-    assert table.find("openai", "ok") == Price(1.0, 1.0)
+    assert table.find("openai", "ok") == per_million(1.0, 1.0)
     assert table.find("openai", "bad") is None
     assert table.find("openai", "gpt-4o") is not None
     assert missing.find("openai", "gpt-4o") is not None
@@ -270,8 +269,8 @@ def test_settings_read_the_variable_and_the_keyword(tmp_path: Path) -> None:
     settings = load_settings(
         {"OTEL_PYTHON_LLMPERF_PRICES": str(path)}, prices={"from-kwarg": {"input": 2, "output": 2}}
     )
-    assert settings.prices.find("openai", "from-file") == Price(1.0, 1.0)
-    assert settings.prices.find("openai", "from-kwarg") == Price(2.0, 2.0)
+    assert settings.prices.find("openai", "from-file") == per_million(1.0, 1.0)
+    assert settings.prices.find("openai", "from-kwarg") == per_million(2.0, 2.0)
 
 
 # --- the counter and the span attribute, through the real SDK -------------------------------

@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import anthropic
+import genai_prices
 import pydantic
 import pytest
 from anthropic.types import Message
@@ -174,6 +175,47 @@ async def test_create_usage_counts_cache_in_input_and_thinking_as_reasoning(
     assert attrs["gen_ai.usage.reasoning.output_tokens"] == 2
     usage = {point.attributes["gen_ai.token.type"]: point.sum for point in points(metric_reader, TOKENS)}
     assert usage == {"input": INPUT_TOKENS, "output": 7}
+
+
+def anthropic_price(input_tokens: int, output_tokens: int, read: int, written: int, written_1h: int) -> float:
+    usage = genai_prices.Usage(
+        input_tokens=input_tokens,
+        output_tokens=output_tokens,
+        cache_read_tokens=read,
+        cache_write_tokens=written,
+        cache_write_1h_tokens=written_1h,
+    )
+    return float(genai_prices.calc_price(usage, MODEL, provider_id="anthropic").total_price)
+
+
+@pytest.mark.usefixtures("instrumented")
+@pytest.mark.parametrize("stream", [False, True], ids=["create", "stream"])
+async def test_cache_writes_kept_for_an_hour_are_priced_as_such(
+    client: Any, stream: bool, span_exporter: InMemorySpanExporter
+) -> None:
+    costs = []
+    for ttl in ("5m", "1h"):
+        system = [{"type": "text", "text": SYSTEM, "cache_control": {"type": "ephemeral", "ttl": ttl}}]
+        answer = await resolve(client.messages.create(**request(system=system, stream=stream)))
+        if stream:
+            async for _ in _aiter(answer):
+                pass
+        span = span_exporter.get_finished_spans()[-1]
+        costs.append(span.attributes[LLMPERF_USAGE_COST])
+        # The fake server writes half the prompt to the cache, with the lifetime asked for.
+        assert span.attributes["gen_ai.usage.cache_creation.input_tokens"] == INPUT_TOKENS // 2
+    assert costs[0] == pytest.approx(anthropic_price(INPUT_TOKENS, 5, 0, INPUT_TOKENS // 2, 0))
+    assert costs[1] == pytest.approx(anthropic_price(INPUT_TOKENS, 5, 0, INPUT_TOKENS // 2, INPUT_TOKENS // 2))
+    assert costs[1] > costs[0]  # an hour's write costs 2x the input price, five minutes' 1.25x
+
+
+async def _aiter(stream: Any) -> Any:
+    if hasattr(stream, "__aiter__"):
+        async for event in stream:
+            yield event
+    else:
+        for event in stream:
+            yield event
 
 
 @pytest.mark.usefixtures("instrumented")

@@ -18,6 +18,7 @@ import boto3
 import botocore.client
 import botocore.config
 import botocore.exceptions
+import genai_prices
 import pytest
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -200,6 +201,37 @@ def test_converse_input_tokens_include_the_cache(client: Any, span_exporter: InM
     # Bedrock folds reasoning into outputTokens and does not report it apart.
     assert attrs["gen_ai.usage.output_tokens"] == usage["outputTokens"] == 5 + 4
     assert "gen_ai.usage.reasoning.output_tokens" not in attrs
+
+
+@pytest.mark.usefixtures("instrumented")
+@pytest.mark.parametrize("stream", [False, True], ids=["converse", "converse_stream"])
+def test_converse_cache_writes_kept_for_an_hour_are_priced_as_such(
+    client: Any, stream: bool, span_exporter: InMemorySpanExporter
+) -> None:
+    model = "us.anthropic.claude-sonnet-4-5-20250929-v1:0"
+    costs = []
+    for ttl in ("5m", "1h"):
+        messages = [
+            {"role": "user", "content": [*MESSAGES[0]["content"], {"cachePoint": {"type": "default", "ttl": ttl}}]}
+        ]
+        if stream:
+            for _ in client.converse_stream(modelId=model, messages=messages)["stream"]:
+                pass
+        else:
+            client.converse(modelId=model, messages=messages)
+        attrs = dict(span_exporter.get_finished_spans()[-1].attributes or {})
+        costs.append(attrs["llmperf.usage.cost"])
+        written = attrs["gen_ai.usage.cache_creation.input_tokens"]
+        assert written > 0
+        usage = genai_prices.Usage(
+            input_tokens=attrs["gen_ai.usage.input_tokens"],
+            output_tokens=attrs["gen_ai.usage.output_tokens"],
+            cache_write_tokens=written,
+            cache_write_1h_tokens=written if ttl == "1h" else 0,
+        )
+        expected = genai_prices.calc_price(usage, model, provider_id="aws").total_price
+        assert costs[-1] == pytest.approx(float(expected))
+    assert costs[1] > costs[0]
 
 
 @pytest.mark.usefixtures("instrumented")

@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import cohere
+import genai_prices
 import httpx
 import pytest
 from cohere import (
@@ -145,8 +146,9 @@ async def test_cohere_chat_records_span_and_metrics(
     assert attrs["gen_ai.response.id"] == response.id
     assert attrs["gen_ai.response.finish_reasons"] == ("COMPLETE",)
     assert "gen_ai.response.model" not in attrs  # Cohere names no model in its responses
-    # usage.tokens (what the model read, Cohere's prompt template included), not billed_units.
-    assert attrs["gen_ai.usage.input_tokens"] == PROMPT_TOKENS + TEMPLATE_TOKENS
+    # billed_units (what is charged), not usage.tokens (which adds Cohere's prompt template):
+    # the GenAI semconv says to report billable tokens when a system reports both.
+    assert attrs["gen_ai.usage.input_tokens"] == PROMPT_TOKENS
     assert attrs["gen_ai.usage.output_tokens"] == 5
     assert isinstance(attrs["gen_ai.usage.input_tokens"], int)
     assert "gen_ai.response.time_to_first_chunk" not in attrs
@@ -156,9 +158,25 @@ async def test_cohere_chat_records_span_and_metrics(
     assert duration.attributes["gen_ai.provider.name"] == "cohere" and "error.type" not in duration.attributes
     assert duration.sum >= 0.01  # the server waits ttft before answering
     token_points = {p.attributes["gen_ai.token.type"]: p.sum for p in points(metric_reader, TOKENS)}
-    assert token_points == {"input": PROMPT_TOKENS + TEMPLATE_TOKENS, "output": 5}
+    assert token_points == {"input": PROMPT_TOKENS, "output": 5}
     assert points(metric_reader, TTFC) == []
     assert_metric_attributes_bounded(metric_reader)
+
+
+async def test_cohere_cost_is_priced_from_billed_units_with_genai_prices(
+    instrument: Any, co: Any, span_exporter: InMemorySpanExporter
+) -> None:
+    instrument()
+    await resolve(co.chat(model=MODEL, messages=user()))
+    cost = only_span(span_exporter).attributes["llmperf.usage.cost"]
+
+    def price(input_tokens: int) -> float:
+        usage = genai_prices.Usage(input_tokens=input_tokens, output_tokens=5)
+        return float(genai_prices.calc_price(usage, MODEL, provider_id="cohere").total_price)
+
+    # The fake server, like Cohere, counts its prompt template in usage.tokens but does not bill it.
+    assert cost == pytest.approx(price(PROMPT_TOKENS))
+    assert cost != pytest.approx(price(PROMPT_TOKENS + TEMPLATE_TOKENS))
 
 
 async def test_cohere_chat_captures_messages_of_every_role(
@@ -229,7 +247,7 @@ async def test_cohere_chat_tool_call_thinking_and_json_output(
     assert json_attrs["gen_ai.usage.output_tokens"] == 5 + 2
     assert "gen_ai.usage.reasoning.output_tokens" not in json_attrs
     assert json_attrs["gen_ai.usage.cache_read.input_tokens"] == 3
-    assert json_attrs["gen_ai.usage.input_tokens"] == PROMPT_TOKENS + TEMPLATE_TOKENS  # cached ones included
+    assert json_attrs["gen_ai.usage.input_tokens"] == PROMPT_TOKENS  # billed, cached ones included
     (output,) = json.loads(str(json_attrs["gen_ai.output.messages"]))
     assert [part["type"] for part in output["parts"]] == ["reasoning", "text"]
     assert isinstance(json.loads(output["parts"][1]["content"]), dict)
@@ -325,7 +343,7 @@ async def test_cohere_raw_embed_and_embed_errors(co: Any, span_exporter: InMemor
 # --- the pure extractors, on the SDK's own objects --------------------------------------
 
 
-def test_token_counts_come_as_floats_and_fall_back_to_billed_units() -> None:
+def test_token_counts_come_as_floats_and_are_the_billed_units_else_the_tokens() -> None:
     assert tokens(12.0) == 12 and tokens(3) == 3
     assert tokens(1.5) is None and tokens(-1.0) is None and tokens(True) is None and tokens(None) is None
     usage = cohere.Usage(
@@ -335,7 +353,9 @@ def test_token_counts_come_as_floats_and_fall_back_to_billed_units() -> None:
     )
     found = usage_of(usage)
     assert found is not None
-    assert (found.input_tokens, found.output_tokens, found.cache_read_input_tokens) == (17, 4, 2)
+    assert (found.input_tokens, found.output_tokens, found.cache_read_input_tokens) == (10, 4, 2)
+    unbilled = usage_of(cohere.Usage(tokens=cohere.UsageTokens(input_tokens=17.0, output_tokens=3.0)))
+    assert unbilled is not None and (unbilled.input_tokens, unbilled.output_tokens) == (17, 3)
     assert usage_of(None) is None
 
 

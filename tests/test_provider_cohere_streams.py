@@ -30,7 +30,6 @@ from opentelemetry.trace import StatusCode
 
 from fakeserver import FakeServerProcess, start_fake_server
 from helpers import drain, enter, leave, only_span, points, take, total_count
-from otel_llmperf.demo.wire_cohere import TEMPLATE_TOKENS
 from otel_llmperf.instruments import TIME_PER_TOKEN_BUCKETS
 
 MODEL = "command-a-03-2025"
@@ -107,7 +106,7 @@ async def test_cohere_stream_records_time_to_first_chunk_gaps_and_usage(
     assert attrs["gen_ai.request.temperature"] == pytest.approx(0.5) and attrs["gen_ai.request.max_tokens"] == 20
     assert attrs["gen_ai.response.id"] == events[0].id
     assert attrs["gen_ai.response.finish_reasons"] == ("COMPLETE",)
-    assert attrs["gen_ai.usage.input_tokens"] == PROMPT_TOKENS + TEMPLATE_TOKENS
+    assert attrs["gen_ai.usage.input_tokens"] == PROMPT_TOKENS  # billed_units: the template is not billed
     assert attrs["gen_ai.usage.output_tokens"] == 5
     ttfc = attrs["gen_ai.response.time_to_first_chunk"]
     assert isinstance(ttfc, float) and 0.01 <= ttfc < 5  # the server waits ttft=0.01 s
@@ -117,7 +116,7 @@ async def test_cohere_stream_records_time_to_first_chunk_gaps_and_usage(
     assert ttfc_point.attributes["server.port"] == cohere_server.port
     assert total_count(metric_reader, PER_CHUNK) == 5 - 1  # between content-deltas only
     tokens = {p.attributes["gen_ai.token.type"]: p.sum for p in points(metric_reader, TOKENS)}
-    assert tokens == {"input": PROMPT_TOKENS + TEMPLATE_TOKENS, "output": 5}
+    assert tokens == {"input": PROMPT_TOKENS, "output": 5}
     (per_token,) = points(metric_reader, PER_TOKEN)
     assert per_token.count == 1 and tuple(per_token.explicit_bounds) == TIME_PER_TOKEN_BUCKETS
     (duration,) = points(metric_reader, DURATION)

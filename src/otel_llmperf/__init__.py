@@ -34,10 +34,10 @@ convention attributes, and these metrics (Prometheus names in brackets):
   [``…_seconds``], streams only;
 * ``llmperf.client.time_per_output_token`` [``llmperf_client_time_per_output_token_seconds``],
   streams whose output token count is known.
-* ``llmperf.usage.cost`` [``llmperf_usage_cost_USD_total``], USD at list prices from the price
-  table shipped in the package (``prices.json``, dated), extended or overridden by a JSON/YAML
-  file (``OTEL_PYTHON_LLMPERF_PRICES``) or a mapping (``prices=``); unknown models cost nothing
-  and are named once in the log. Nothing is ever fetched.
+* ``llmperf.usage.cost`` [``llmperf_usage_cost_USD_total``], USD at list prices from the data
+  bundled with ``genai-prices`` (loaded off the hot path, see ``PriceTable.warm``), extended or
+  overridden by a JSON/YAML file (``OTEL_PYTHON_LLMPERF_PRICES``) or a mapping (``prices=``);
+  unknown models cost nothing and are named once in the log. Nothing is ever fetched.
 
 A call is recorded once even when another GenAI instrumentation of the same SDK, or a framework
 recording the call itself, is active (see the README, "Living with other instrumentations").
@@ -70,7 +70,7 @@ OTEL_PYTHON_LLMPERF_CONTENT_MAX_LENGTH                   content_max_length     
 OTEL_PYTHON_LLMPERF_STREAM_USAGE                         stream_usage               false
 OTEL_PYTHON_LLMPERF_CHUNK_METRICS                        chunk_metrics              true
 OTEL_PYTHON_LLMPERF_PROVIDER_HOSTS                       provider_hosts             the built-in table
-OTEL_PYTHON_LLMPERF_PRICES                               prices                     the shipped table
+OTEL_PYTHON_LLMPERF_PRICES                               prices                     genai-prices' data
 OTEL_PYTHON_LLMPERF_VARIANT                              variant                    none
 OTEL_PYTHON_LLMPERF_MAX_VARIANTS                         max_variants               16
 OTEL_PYTHON_LLMPERF_MAX_MODELS                           max_models                 100

@@ -156,7 +156,7 @@ OTEL_PYTHON_LLMPERF_PRICES = "OTEL_PYTHON_LLMPERF_PRICES"
 """
 .. envvar:: OTEL_PYTHON_LLMPERF_PRICES
 
-Path of a JSON (or ``.yaml``) price file, USD per million tokens, laid over the shipped table:
-``{"prices": {"my-model": {"input": 1.0, "output": 2.0, "cached_input": 0.1}}}``; with
-``"replace": true`` the shipped table is dropped. Keyword: ``prices`` (a path or a mapping).
+Path of a JSON (or ``.yaml``) price file, USD per million tokens, laid over genai-prices' bundled
+data (it wins): ``{"prices": {"my-model": {"input": 1.0, "output": 2.0, "cached_input": 0.1}}}``;
+with ``"replace": true`` the bundled data is not used. Keyword: ``prices`` (a path or a mapping).
 """

@@ -120,6 +120,18 @@ def _stop_sequences(body: Mapping[str, Any]) -> list[str]:
     return stops
 
 
+def _caches_for_an_hour(value: Any) -> bool:
+    """Whether a ``cache_control`` of the request asks for the 1-hour lifetime (``"ttl": "1h"``)."""
+    if isinstance(value, dict):
+        control = value.get("cache_control")
+        if isinstance(control, dict) and control.get("ttl") == "1h":
+            return True
+        return any(_caches_for_an_hour(item) for item in value.values())
+    if isinstance(value, list):
+        return any(_caches_for_an_hour(item) for item in value)
+    return False
+
+
 def _uses_cache_control(value: Any) -> bool:
     if isinstance(value, dict):
         return "cache_control" in value or any(_uses_cache_control(item) for item in value.values())
@@ -213,11 +225,13 @@ def generate(body: Mapping[str, Any], spec: OutputSpec, stamp: Stamp) -> Answer:
     thinking = tuple(f"think{i} " for i in range(1, min(thinking_tokens, MAX_THINKING_DELTAS) + 1))
     cache_read = min(spec.cached_tokens, prompt)
     cache_write = (prompt - cache_read) // 2 if _uses_cache_control(dict(body)) else 0
+    hour = cache_write if _caches_for_an_hour(dict(body)) else 0
     usage: JsonObject = {
         "input_tokens": prompt - cache_read - cache_write,
         "cache_creation_input_tokens": cache_write,
         "cache_read_input_tokens": cache_read,
-        "cache_creation": {"ephemeral_5m_input_tokens": cache_write, "ephemeral_1h_input_tokens": 0},
+        # Written with the lifetime the request's cache_control asked for (5 minutes unless "1h").
+        "cache_creation": {"ephemeral_5m_input_tokens": cache_write - hour, "ephemeral_1h_input_tokens": hour},
         "output_tokens": generated + thinking_tokens,
         "service_tier": "standard",
     }

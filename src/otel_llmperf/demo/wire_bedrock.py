@@ -156,18 +156,44 @@ def _cache_split(gen: Generation) -> tuple[int, int]:
 # Converse
 
 
-def converse_usage(gen: Generation) -> JsonObject:
-    """A Converse ``usage`` object; cache fields only when the cache was read."""
+def converse_usage(gen: Generation, cache_point: JsonObject | None = None) -> JsonObject:
+    """A Converse ``usage`` object; cache fields only when the cache was read or written.
+
+    A ``cachePoint`` in the request writes half the uncached input to the cache, reported with
+    its lifetime in ``cacheDetails`` (the ``ttl`` asked for, else ``5m``), as Bedrock does.
+    """
     uncached, cached = _cache_split(gen)
+    written = uncached // 2 if cache_point is not None else 0
+    uncached -= written
     usage: JsonObject = {
         "inputTokens": uncached,
         "outputTokens": gen.usage.output_tokens,
-        "totalTokens": uncached + cached + gen.usage.output_tokens,
+        "totalTokens": uncached + cached + written + gen.usage.output_tokens,
     }
-    if cached:
+    if cached or written:
         usage["cacheReadInputTokens"] = cached
-        usage["cacheWriteInputTokens"] = 0
+        usage["cacheWriteInputTokens"] = written
+    if written and cache_point is not None:
+        usage["cacheDetails"] = [{"ttl": str(cache_point.get("ttl") or "5m"), "inputTokens": written}]
     return usage
+
+
+def _cache_point(value: Any) -> JsonObject | None:
+    """The first ``cachePoint`` block anywhere in a Converse request, if any."""
+    if isinstance(value, dict):
+        point = value.get("cachePoint")
+        if isinstance(point, dict):
+            return point
+        values: Any = value.values()
+    elif isinstance(value, list):
+        values = value
+    else:
+        return None
+    for item in values:
+        found = _cache_point(item)
+        if found is not None:
+            return found
+    return None
 
 
 def converse_reply(request: Any, spec: OutputSpec, stream: bool, stamp: Stamp) -> Reply:
@@ -183,7 +209,7 @@ def converse_reply(request: Any, spec: OutputSpec, stream: bool, stamp: Stamp) -
         reply = {
             "output": {"message": {"role": "assistant", "content": [{"text": gen.text}]}},
             "stopReason": reason,
-            "usage": converse_usage(gen),
+            "usage": converse_usage(gen, _cache_point(body)),
             "metrics": metrics,
         }
         return Reply(body=reply, tokens=len(gen.pieces))
@@ -194,7 +220,8 @@ def converse_reply(request: Any, spec: OutputSpec, stream: bool, stamp: Stamp) -
         )
     frames.append(Frame(event("contentBlockStop", {"contentBlockIndex": 0})))
     frames.append(Frame(event("messageStop", {"stopReason": reason})))
-    frames.append(Frame(event("metadata", {"usage": converse_usage(gen), "metrics": metrics})))
+    usage = converse_usage(gen, _cache_point(body))
+    frames.append(Frame(event("metadata", {"usage": usage, "metrics": metrics})))
     return Reply(frames=frames, done=False, content_type=EVENT_STREAM, error_frame=stream_error_frame)
 
 

@@ -218,7 +218,13 @@ def message_usage(usage: Any) -> Usage | None:
         cache_read,
         cache_write,
         count(field(field(usage, "output_tokens_details"), "thinking_tokens")),
+        _one_hour_writes(field(usage, "cache_creation")),
     )
+
+
+def _one_hour_writes(cache_creation: Any) -> int | None:
+    # Cache writes kept for an hour cost more than the default five minutes (2x input, not 1.25x).
+    return count(field(cache_creation, "ephemeral_1h_input_tokens"))
 
 
 def message_response_info(response: Any, capture: bool) -> ResponseInfo:
@@ -355,6 +361,7 @@ class MessagesFolder:
             cache_read,
             cache_write,
             count(field(field(delta, "output_tokens_details"), "thinking_tokens")),
+            _one_hour_writes(field(delta, "cache_creation") or field(start, "cache_creation")),
         )
 
     def result(self) -> ResponseInfo:

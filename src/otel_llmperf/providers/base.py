@@ -47,6 +47,9 @@ class Usage:
     cache_read_input_tokens: int | None = None
     cache_creation_input_tokens: int | None = None
     reasoning_output_tokens: int | None = None
+    # Of the cache writes, those kept for an hour (Anthropic, Bedrock), which cost more than the
+    # default five minutes; priced, not exported (semconv has no attribute for it).
+    cache_creation_1h_input_tokens: int | None = None
 
 
 @dataclass(slots=True)

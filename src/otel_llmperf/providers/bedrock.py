@@ -361,7 +361,20 @@ def bedrock_usage(source: Any, names: Sequence[str]) -> Usage | None:
         return None
     if inputs is not None:
         inputs += (cache_read or 0) + (cache_write or 0)
-    return Usage(inputs, outputs, cache_read, cache_write, None)
+    return Usage(inputs, outputs, cache_read, cache_write, None, _one_hour_writes(source.get("cacheDetails")))
+
+
+def _one_hour_writes(details: Any) -> int | None:
+    # Converse splits cache writes by lifetime; those kept for an hour cost more than 5 minutes'.
+    if not isinstance(details, (list, tuple)):
+        return None
+    return sum(
+        found
+        for detail in details
+        if isinstance(detail, Mapping)
+        and detail.get("ttl") == "1h"
+        and (found := _token_count(detail.get("inputTokens"))) is not None
+    )
 
 
 def request_id(response: Any) -> str | None:

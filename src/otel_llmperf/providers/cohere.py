@@ -160,10 +160,12 @@ def embed_input_messages(kwargs: Mapping[str, Any]) -> Messages | None:
 
 
 def _count(usage: Any, name: str) -> int | None:
-    # usage.tokens counts what the model really read and wrote (Cohere's prompt template
-    # included); billed_units only what is billed. Prefer the former, fall back to the latter.
-    found = whole_count(field(field(usage, "tokens"), name))
-    return found if found is not None else whole_count(field(field(usage, "billed_units"), name))
+    # usage.tokens counts everything the model read and wrote, Cohere's own prompt template and
+    # special tokens included; billed_units only what the caller is charged for. The GenAI
+    # semconv says an instrumentation MUST report billable tokens when a system reports both,
+    # and the cost is computed from the same counts: billed_units first, tokens when absent.
+    found = whole_count(field(field(usage, "billed_units"), name))
+    return found if found is not None else whole_count(field(field(usage, "tokens"), name))
 
 
 def usage_of(usage: Any) -> Usage | None:

@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -102,7 +102,7 @@ def _end_time(text: str) -> float:
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is neither unix seconds nor an ISO 8601 time") from None
     if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=timezone.utc)
+        parsed = parsed.replace(tzinfo=UTC)
     return parsed.timestamp()
 
 
@@ -332,7 +332,7 @@ def write_folder(data: ReportData, options: ReportOptions) -> Path:
 
 def _default_description(data: ReportData) -> str:
     scope = f"job {data.job}" if data.job else "every job"
-    ending = datetime.fromtimestamp(data.end, timezone.utc)
+    ending = datetime.fromtimestamp(data.end, UTC)
     return (
         "Latency, time to first chunk, token usage, cost, user satisfaction and evaluation accuracy of LLM calls "
         f"measured by otel-llmperf ({scope}) over {data.range_} ending {ending:%Y-%m-%d %H:%M} UTC."

@@ -22,7 +22,7 @@ import json
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -55,7 +55,7 @@ def png_path(panel: Panel) -> str:
 def rfc3339(unix: float) -> str:
     """``unix`` seconds as RFC 3339 UTC: ``2026-11-28T03:40:05Z`` (milliseconds only when there are any)."""
     # Cached: every series of a panel shares the same steps, and a 7-day report writes ~10^5 rows.
-    moment = datetime.fromtimestamp(unix, tz=timezone.utc)
+    moment = datetime.fromtimestamp(unix, tz=UTC)
     if moment.microsecond:
         return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -15,7 +15,7 @@ import itertools
 import math
 import textwrap
 from collections.abc import Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -93,7 +93,7 @@ def _epoch() -> float:
     import matplotlib.dates as mdates
 
     # The Unix epoch as a matplotlib date number (it depends on matplotlib's epoch setting), computed once.
-    return float(mdates.date2num(datetime(1970, 1, 1, tzinfo=timezone.utc)))  # type: ignore[no-untyped-call]
+    return float(mdates.date2num(datetime(1970, 1, 1, tzinfo=UTC)))  # type: ignore[no-untyped-call]
 
 
 def _day(unix: float) -> float:
@@ -135,8 +135,8 @@ def _colour(plt: Any, index: int, count: int) -> Any:
 def _time_axis(ax: Axes, start: float | None = None, end: float | None = None) -> None:
     import matplotlib.dates as mdates
 
-    locator = mdates.AutoDateLocator(tz=timezone.utc, minticks=4, maxticks=9)  # type: ignore[no-untyped-call]
-    formatter = mdates.ConciseDateFormatter(locator, tz=timezone.utc, show_offset=True)  # type: ignore[no-untyped-call]
+    locator = mdates.AutoDateLocator(tz=UTC, minticks=4, maxticks=9)  # type: ignore[no-untyped-call]
+    formatter = mdates.ConciseDateFormatter(locator, tz=UTC, show_offset=True)  # type: ignore[no-untyped-call]
     ax.xaxis.set_major_locator(locator)
     ax.xaxis.set_major_formatter(formatter)
     if start is not None and end is not None and end > start:

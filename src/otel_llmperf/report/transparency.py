@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from otel_llmperf.report.collect import ReportData
@@ -109,7 +109,7 @@ def summary(
                 "unit_code": unit_code,
                 "prometheus_value": raw,
             })  # fmt: skip
-    created = (now or datetime.now(timezone.utc)).astimezone(timezone.utc)
+    created = (now or datetime.now(UTC)).astimezone(UTC)
     return {
         "name": name,
         "description": description,
