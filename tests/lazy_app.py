@@ -91,7 +91,9 @@ def main() -> None:
         otel_llmperf.instrument(tracer_provider=tracer_provider, meter_provider=meter_provider)
         result["after_instrument"] = loaded()
         result["pools_after_instrument"] = "multiprocessing.pool" in sys.modules
+        result["prices_after_instrument"] = "genai_prices" in sys.modules
         result["layers"] = {sdk: use(sdk) for sdk in SDKS}
+        result["prices_after_imports"] = "genai_prices" in sys.modules
     elif scenario in ("openai-before", "openai-after"):
         if scenario == "openai-before":
             import openai

@@ -40,6 +40,8 @@ def test_instrument_loads_no_sdk_and_patches_each_one_as_it_is_imported() -> Non
     seen, stderr = run_app("each-sdk-on-import")
     assert seen["after_instrument"] == []  # six SDKs installed, none loaded
     assert seen["pools_after_instrument"] is False  # variant propagation waits for the pool module too
+    # The price data loads with the first SDK (which the first call then finds ready), not before.
+    assert (seen["prices_after_instrument"], seen["prices_after_imports"]) == (False, True)
     assert seen["layers"] == dict.fromkeys(seen["layers"], 1)  # each patched once, when imported
     assert sorted(seen["layers"]) == SIX
     assert "Traceback" not in stderr

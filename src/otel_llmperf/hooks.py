@@ -121,11 +121,12 @@ class ProviderHooks:
                 adapter, self.settings, self.tracer_provider, self.meter_provider, self.check_version
             )
         name = module.__name__
+        first = False
         with self._lock:
             if watch is not self._watch:
                 return
             if self._patches is None and built is not None:
-                self._patches = built
+                self._patches, first = built, True
                 _logger.info("otel-llmperf: %s %s imported; patching it", adapter.package, built.version)
             patches = self._patches
             if patches is None:  # pragma: no cover - set just above
@@ -134,3 +135,8 @@ class ProviderHooks:
                 patches.guard_sdk_spans(self_tracing, module)
             if any(target.module == name for target in adapter.patch_targets()):
                 patches.apply(name)
+        if first:
+            # Here, on the application's way through importing the SDK (whose pydantic the price
+            # data shares; tens of ms), not in its first call; and in this thread, since a thread
+            # of our own importing beside the application's could meet it in an import cycle.
+            self.settings.prices.warm()
