@@ -289,6 +289,11 @@ class PriceTable:
             self._loaded = True
 
     @property
+    def failure(self) -> str | None:
+        """Why the bundled prices could not be loaded, if they could not."""
+        return self._failure
+
+    @property
     def source(self) -> str:
         """Which prices are in use, for people: the data set, its date, and where overrides came from."""
         if not self.bundled:

@@ -150,7 +150,7 @@ def _sdk(adapter: Provider, settings: Settings, disabled: frozenset[str]) -> tup
         )
         fix = f"upgrade to {adapter.requirement}"
         return sdk, Finding("sdk", WARNING, subject, message, fix, {**data, "status": "unsupported version"})
-    return sdk, Finding("sdk", OK, subject, f"{name}: will be patched", data={**data, "status": "patched"})
+    return sdk, Finding("sdk", OK, subject, f"{name}: patched when imported", data={**data, "status": "patched"})
 
 
 def self_tracing_findings(sdks: Iterable[Sdk], settings: Settings) -> list[Finding]:

@@ -25,7 +25,6 @@ from otel_llmperf.config import (
 )
 from otel_llmperf.doctor.findings import ERROR, INFO, WARNING, Finding
 from otel_llmperf.environment_variables import (
-    OTEL_PYTHON_LLMPERF_PRICES,
     OTEL_PYTHON_LLMPERF_REDACTOR,
     OTEL_PYTHON_LLMPERF_USER_ID_KEY,
 )
@@ -135,13 +134,19 @@ def privacy_findings(settings: Settings, environ: Mapping[str, str]) -> list[Fin
 
 
 def price_findings(settings: Settings, environ: Mapping[str, str]) -> list[Finding]:
-    """Where the prices behind ``llmperf.usage.cost`` come from."""
-    source = getattr(settings.prices, "source", None)
-    as_of = getattr(settings.prices, "as_of", None)
-    if not source:
-        source = f"the shipped table{f' as of {as_of}' if as_of else ''}"
-        extra = (environ.get(OTEL_PYTHON_LLMPERF_PRICES) or "").strip()
-        if extra:
-            source += f", with {extra}"
-    data = {"source": source, "as_of": as_of}
-    return [Finding("cost", INFO, "prices", f"{source}; unknown models cost nothing", data=data)]
+    """Where the prices behind ``llmperf.usage.cost`` come from (loading them, as the first SDK import does)."""
+    prices = settings.prices
+    prices.warm()
+    severity = WARNING if prices.bundled and prices.failure is not None else INFO
+    data = {"source": prices.source, "as_of": prices.as_of}
+    fix = "reinstall otel-llmperf (genai-prices), or price your models with OTEL_PYTHON_LLMPERF_PRICES"
+    return [
+        Finding(
+            "cost",
+            severity,
+            "prices",
+            f"{prices.source}; unknown models cost nothing",
+            fix=fix if severity == WARNING else None,
+            data=data,
+        )
+    ]
