@@ -78,17 +78,18 @@ class PrometheusReader(MetricReader):
             hook()
 
 
-class _Collector:
-    """What the ``prometheus_client`` registry asks at each scrape."""
+class SnapshotCollector:
+    """A ``prometheus_client`` collector rendering ``source()`` (a snapshot, or ``None``) at each scrape."""
 
     def __init__(self, source: Any) -> None:
         self._source = source
 
     def describe(self) -> list[Metric]:
-        # Without describe() a registry with auto_describe collects once at registration.
+        """Nothing: without describe() a registry with auto_describe would collect at registration."""
         return []
 
     def collect(self) -> list[Metric]:
+        """The families of one scrape; an error is reported and yields none."""
         try:
             taken = self._source()
             return [] if taken is None else render(taken)
@@ -106,7 +107,7 @@ class Endpoint:
         self.directory = directory
         self._interval = interval
         self._registry = registry
-        self._collector = _Collector(self.snapshot)
+        self._collector = SnapshotCollector(self.snapshot)
         registry.register(self._collector)
         self._server: Any = None
         self._stop = threading.Event()
