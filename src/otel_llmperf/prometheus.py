@@ -30,6 +30,13 @@ if TYPE_CHECKING:
     from prometheus_client.metrics_core import Metric
 
 _logger = _errors.logger("otel_llmperf")
+_endpoints: weakref.WeakSet[Endpoint] = weakref.WeakSet()
+
+
+def write_all() -> None:
+    """Write the file of every multi-process endpoint of this process now (a worker about to exit)."""
+    for endpoint in list(_endpoints):
+        endpoint.write()
 
 
 def _cumulative() -> dict[type, AggregationTemporality]:
@@ -113,6 +120,7 @@ class Endpoint:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         if directory is not None:
+            _endpoints.add(self)
             self.reader.on_shutdown.append(self.write)
             atexit.register(self.write)
             weak = weakref.WeakMethod(self._after_fork_in_child)

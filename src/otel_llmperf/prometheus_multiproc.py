@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -69,7 +70,8 @@ class Directory:
         if taken is None:
             return
         name = self.own_name
-        temporary = self.path / f".{name}.tmp"
+        # Per thread: the periodic write and the one at exit may overlap.
+        temporary = self.path / f".{name}.{threading.get_ident()}.tmp"
         temporary.write_text(json.dumps({"pid": os.getpid(), "snapshot": taken}, separators=(",", ":")))
         os.replace(temporary, self.path / name)
 
