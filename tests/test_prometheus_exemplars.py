@@ -8,6 +8,7 @@ import logging
 import os
 import subprocess
 import sys
+import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -259,3 +260,59 @@ def test_multiprocess_settings_warn_once_and_fall_back(tmp_path: Path, caplog: p
     assert any("OTEL_PYTHON_LLMPERF_PROMETHEUS_MULTIPROC_INTERVAL='soon'" in m and "1000" in m for m in lines)
     made = load_settings({"OTEL_PYTHON_LLMPERF_PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "new")})
     assert made.prometheus_multiproc_dir == str(tmp_path / "new") and (tmp_path / "new").is_dir()
+
+
+@pytest.mark.prometheus
+def test_real_prometheus_stores_exemplars_whose_traces_were_exported(
+    served: tuple[Endpoint, MeterProvider, TracerProvider, InMemorySpanExporter],
+    fake_server: FakeServerProcess,
+    tmp_path: Path,
+) -> None:
+    import urllib.parse
+
+    import yaml
+
+    from stack import Process, binary, free_port
+
+    prometheus = binary("prometheus")
+    endpoint, _meter_provider, tracer_provider, spans = served
+    _calls(fake_server.base_url, tracer_provider)
+    exported = {f"{s.context.trace_id:032x}" for s in spans.get_finished_spans()}
+    config = {
+        "global": {"scrape_interval": "1s"},
+        "scrape_configs": [{"job_name": "app", "static_configs": [{"targets": [f"127.0.0.1:{endpoint.port}"]}]}],
+    }
+    (tmp_path / "prometheus.yml").write_text(yaml.safe_dump(config))
+    port = free_port()
+    server = Process(
+        [
+            prometheus,
+            f"--config.file={tmp_path / 'prometheus.yml'}",
+            f"--storage.tsdb.path={tmp_path / 'tsdb'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+            "--enable-feature=exemplar-storage",
+        ],
+        tmp_path / "prometheus.log",
+    )
+    try:
+        server.wait_ready(f"http://127.0.0.1:{port}/-/ready")
+        query = urllib.parse.urlencode(
+            {
+                "query": "gen_ai_client_operation_duration_seconds_bucket",
+                "start": time.time() - 600,
+                "end": time.time() + 600,
+            }
+        )
+        found: list[dict[str, Any]] = []
+        deadline = time.monotonic() + 30
+        while not found and time.monotonic() < deadline:
+            with urllib.request.urlopen(
+                f"http://127.0.0.1:{port}/api/v1/query_exemplars?{query}", timeout=10
+            ) as response:
+                found = json.loads(response.read())["data"]
+            time.sleep(0.5)
+    finally:
+        server.stop()
+    traces = {exemplar["labels"]["trace_id"] for series in found for exemplar in series["exemplars"]}
+    assert traces, f"no exemplars stored; log:\n{server.log_path.read_text()[-2000:]}"
+    assert traces <= exported
