@@ -187,6 +187,7 @@ class Endpoint:
     def shutdown(self) -> None:
         """Stop the server and the writer thread, and unregister from the registry."""
         self._stop.set()
+        atexit.unregister(self.write)
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(5)
         if self._server is not None:
