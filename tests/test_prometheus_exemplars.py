@@ -195,7 +195,7 @@ def test_openmetrics_scrape_carries_exemplars_of_the_calls_spans(
     assert "# {" not in classic and "gen_ai_client_operation_duration_seconds_bucket" in classic
 
 
-def _snapshot(counter: float, gauge: float, counts: list[int]) -> Snapshot:
+def _snapshot(counter: float, gauge: float, counts: list[int], exemplar_at: float = 1.0) -> Snapshot:
     point = {"labels": {"k": "v"}}
     return {
         "target": {"service_name": "svc"},
@@ -213,7 +213,7 @@ def _snapshot(counter: float, gauge: float, counts: list[int]) -> Snapshot:
                         "bounds": [1.0],
                         "counts": counts,
                         "sum": float(sum(counts)),
-                        "exemplars": [[0, "a" * 32, "b" * 16, 0.5, 1.0]],
+                        "exemplars": [[0, f"{int(exemplar_at):032x}", "b" * 16, 0.5, exemplar_at]],
                     }
                 ],
             },
@@ -225,7 +225,7 @@ def test_directory_sums_exited_processes_but_drops_their_gauges(tmp_path: Path) 
     exited = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, check=True)
     dead_pid = int(exited.stdout)
     (tmp_path / f"llmperf_{dead_pid}_dead.json").write_text(
-        json.dumps({"pid": dead_pid, "snapshot": _snapshot(5, 7, [1, 2])})
+        json.dumps({"pid": dead_pid, "snapshot": _snapshot(5, 7, [1, 2], exemplar_at=9.0)})
     )
     (tmp_path / f"llmperf_{os.getppid()}_live.json").write_text(
         json.dumps({"pid": os.getppid(), "snapshot": _snapshot(1, 10, [0, 1])})
@@ -239,6 +239,7 @@ def test_directory_sums_exited_processes_but_drops_their_gauges(tmp_path: Path) 
     assert values["g"]["value"] == 20 + 10
     assert values["h"]["counts"] == [2, 4]
     assert values["h"]["sum"] == 6.0
+    assert values["h"]["exemplars"] == [[0, f"{9:032x}", "b" * 16, 0.5, 9.0]], "the newest exemplar of a bucket"
     assert (tmp_path / directory.own_name).exists()
     assert not list(tmp_path.glob(".*.tmp"))
 
