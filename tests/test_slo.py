@@ -13,12 +13,12 @@ from typing import Any
 
 import pytest
 import yaml
-from opentelemetry.exporter.prometheus import PrometheusMetricReader
 from opentelemetry.sdk.metrics import MeterProvider
 from prometheus_client import CollectorRegistry, generate_latest
 
 from otel_llmperf import cli
 from otel_llmperf.instruments import CONTRACT, histogram
+from otel_llmperf.prometheus import PrometheusReader, SnapshotCollector
 from otel_llmperf.slo import LATENCY_METRICS, SloSpecError, load_spec, parse_spec
 from otel_llmperf.slo_rules import WINDOWS, le_matcher, render_rules
 from stack import binary
@@ -199,9 +199,11 @@ def _matches(matcher: str, le: str) -> bool:
     return re.fullmatch(value, le) is not None if operator == "=~" else value == le
 
 
-def test_thresholds_match_the_le_the_otel_prometheus_exporter_writes() -> None:
+def test_thresholds_match_the_le_the_prometheus_endpoint_writes() -> None:
     registry = CollectorRegistry()
-    provider = MeterProvider(metric_readers=[PrometheusMetricReader(registry=registry)])
+    reader = PrometheusReader()
+    registry.register(SnapshotCollector(reader.snapshot))
+    provider = MeterProvider(metric_readers=[reader])
     try:
         meter = provider.get_meter("test")
         for spec in LATENCY_METRICS.values():

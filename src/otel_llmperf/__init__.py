@@ -62,37 +62,40 @@ Configuration: keyword arguments of :func:`instrument` or the environment variab
 neither do bad values of the SDK's own ``OTEL_*`` variables when otel-llmperf builds the providers.
 Label values from outside are bounded (length 256, distinct counts below): see the README's Limits.
 
-=======================================================  =========================  ==========================
-Variable                                                 Keyword                    Default
-=======================================================  =========================  ==========================
-OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT       capture_content            false
-OTEL_PYTHON_LLMPERF_CONTENT_MAX_LENGTH                   content_max_length         16384
-OTEL_PYTHON_LLMPERF_STREAM_USAGE                         stream_usage               false
-OTEL_PYTHON_LLMPERF_CHUNK_METRICS                        chunk_metrics              true
-OTEL_PYTHON_LLMPERF_PROVIDER_HOSTS                       provider_hosts             the built-in table
-OTEL_PYTHON_LLMPERF_PRICES                               prices                     genai-prices' data
-OTEL_PYTHON_LLMPERF_VARIANT                              variant                    none
-OTEL_PYTHON_LLMPERF_MAX_VARIANTS                         max_variants               16
-OTEL_PYTHON_LLMPERF_MAX_MODELS                           max_models                 100
-OTEL_PYTHON_LLMPERF_MAX_LABEL_VALUES                     max_label_values           100
-OTEL_PYTHON_LLMPERF_FEEDBACK_SECRET                      feedback_secret            unset: tokens unsigned
-OTEL_PYTHON_LLMPERF_FEEDBACK_TOKEN_TTL                   feedback_token_ttl         604800 s
-OTEL_PYTHON_LLMPERF_FEEDBACK_MAX_CALLS                   feedback_max_calls         10000
-OTEL_PYTHON_LLMPERF_FEEDBACK_RETENTION                   feedback_retention         3600 s
-OTEL_PYTHON_LLMPERF_USER_ID_KEY                          user_id_key                unset: user ids dropped
-OTEL_PYTHON_LLMPERF_REDACTOR                             redact                     none (``basic`` ships)
-OTEL_PYTHON_LLMPERF_LOG_CALLS                            log_calls                  false
-OTEL_PYTHON_LLMPERF_SDK_SPANS                            sdk_spans                  false
-OTEL_SERVICE_NAME                                        service_name               unknown_service
-OTEL_TRACES_EXPORTER (otlp, console, none)               traces_exporter            otlp if an endpoint is set
-OTEL_METRICS_EXPORTER (otlp, prometheus, console, none)  metrics_exporter           prometheus, +otlp if set
-OTEL_LOGS_EXPORTER (otlp, console, none)                 logs_exporter              otlp if an endpoint is set
-OTEL_EXPORTER_OTLP_ENDPOINT                              otlp_endpoint              unset
-OTEL_EXPORTER_OTLP_PROTOCOL (grpc, http/protobuf)        otlp_protocol              http/protobuf
-OTEL_EXPORTER_PROMETHEUS_HOST                            prometheus_host            127.0.0.1
-OTEL_EXPORTER_PROMETHEUS_PORT                            prometheus_port            9464
-OTEL_PYTHON_DISABLED_INSTRUMENTATIONS                    disabled_instrumentations  none
-=======================================================  =========================  ==========================
+=======
+======================================================= =============================== ==========================
+Variable                                                Keyword                         Default
+======================================================= =============================== ==========================
+OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT      capture_content                 false
+OTEL_PYTHON_LLMPERF_CONTENT_MAX_LENGTH                  content_max_length              16384
+OTEL_PYTHON_LLMPERF_STREAM_USAGE                        stream_usage                    false
+OTEL_PYTHON_LLMPERF_CHUNK_METRICS                       chunk_metrics                   true
+OTEL_PYTHON_LLMPERF_PROVIDER_HOSTS                      provider_hosts                  the built-in table
+OTEL_PYTHON_LLMPERF_PRICES                              prices                          genai-prices' data
+OTEL_PYTHON_LLMPERF_VARIANT                             variant                         none
+OTEL_PYTHON_LLMPERF_MAX_VARIANTS                        max_variants                    16
+OTEL_PYTHON_LLMPERF_MAX_MODELS                          max_models                      100
+OTEL_PYTHON_LLMPERF_MAX_LABEL_VALUES                    max_label_values                100
+OTEL_PYTHON_LLMPERF_FEEDBACK_SECRET                     feedback_secret                 unset: tokens unsigned
+OTEL_PYTHON_LLMPERF_FEEDBACK_TOKEN_TTL                  feedback_token_ttl              604800 s
+OTEL_PYTHON_LLMPERF_FEEDBACK_MAX_CALLS                  feedback_max_calls              10000
+OTEL_PYTHON_LLMPERF_FEEDBACK_RETENTION                  feedback_retention              3600 s
+OTEL_PYTHON_LLMPERF_USER_ID_KEY                         user_id_key                     unset: user ids dropped
+OTEL_PYTHON_LLMPERF_REDACTOR                            redact                          none (``basic`` ships)
+OTEL_PYTHON_LLMPERF_LOG_CALLS                           log_calls                       false
+OTEL_PYTHON_LLMPERF_SDK_SPANS                           sdk_spans                       false
+OTEL_SERVICE_NAME                                       service_name                    unknown_service
+OTEL_TRACES_EXPORTER (otlp, console, none)              traces_exporter                 otlp if an endpoint is set
+OTEL_METRICS_EXPORTER (otlp, prometheus, console, none) metrics_exporter                prometheus, +otlp if set
+OTEL_LOGS_EXPORTER (otlp, console, none)                logs_exporter                   otlp if an endpoint is set
+OTEL_EXPORTER_OTLP_ENDPOINT                             otlp_endpoint                   unset
+OTEL_EXPORTER_OTLP_PROTOCOL (grpc, http/protobuf)       otlp_protocol                   http/protobuf
+OTEL_EXPORTER_PROMETHEUS_HOST                           prometheus_host                 127.0.0.1
+OTEL_EXPORTER_PROMETHEUS_PORT                           prometheus_port                 9464
+OTEL_PYTHON_LLMPERF_PROMETHEUS_MULTIPROC_DIR            prometheus_multiproc_dir        unset: one process
+OTEL_PYTHON_LLMPERF_PROMETHEUS_MULTIPROC_INTERVAL       prometheus_multiproc_interval   1000 ms
+OTEL_PYTHON_DISABLED_INSTRUMENTATIONS                   disabled_instrumentations       none
+======================================================= =============================== ==========================
 
 If the application already installed OpenTelemetry SDK providers, they are used and no
 exporter is created; ``tracer_provider=`` / ``meter_provider=`` pass providers explicitly.

@@ -74,6 +74,8 @@ from otel_llmperf.environment_variables import (
     OTEL_PYTHON_LLMPERF_MAX_MODELS,
     OTEL_PYTHON_LLMPERF_MAX_VARIANTS,
     OTEL_PYTHON_LLMPERF_PRICES,
+    OTEL_PYTHON_LLMPERF_PROMETHEUS_MULTIPROC_DIR,
+    OTEL_PYTHON_LLMPERF_PROMETHEUS_MULTIPROC_INTERVAL,
     OTEL_PYTHON_LLMPERF_PROVIDER_HOSTS,
     OTEL_PYTHON_LLMPERF_REDACTOR,
     OTEL_PYTHON_LLMPERF_SDK_SPANS,
@@ -119,6 +121,8 @@ class Settings:
     otlp_endpoint: str | None = None
     prometheus_host: str = DEFAULT_PROMETHEUS_HOST
     prometheus_port: int = DEFAULT_PROMETHEUS_PORT
+    prometheus_multiproc_dir: str | None = None
+    prometheus_multiproc_interval: float = 1.0  # seconds
     disabled_instrumentations: frozenset[str] = frozenset()
     sdk_disabled: bool = False
     logs_exporter: tuple[str, ...] = ()
@@ -173,6 +177,22 @@ def parse_int(name: str, raw: str | None, default: int, minimum: int, maximum: i
         _logger.warning("%s=%r is not an integer in [%d, %d]; using %d", name, raw, minimum, maximum, default)
         return default
     return value
+
+
+def parse_directory(name: str, raw: str | None) -> str | None:
+    """A directory this process can write to (created if missing), or ``None`` with a warning."""
+    if raw is None:
+        return None
+    try:
+        os.makedirs(raw, exist_ok=True)
+        writable = os.access(raw, os.W_OK | os.X_OK)
+        problem = None if writable else "is not writable"
+    except OSError as error:
+        problem = f"cannot be created ({error.strerror or error})"
+    if problem is None:
+        return raw
+    _logger.warning("%s=%r %s; using none (single-process mode)", name, raw, problem)
+    return None
 
 
 def parse_exporters(name: str, raw: str | None, allowed: tuple[str, ...], default: tuple[str, ...]) -> tuple[str, ...]:
@@ -315,6 +335,8 @@ _KWARGS = frozenset(
         "otlp_endpoint",
         "prometheus_host",
         "prometheus_port",
+        "prometheus_multiproc_dir",
+        "prometheus_multiproc_interval",
         "disabled_instrumentations",
         "variant",
         "max_variants",
@@ -402,6 +424,16 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) ->
         prometheus_port=parse_int(
             *source("prometheus_port", OTEL_EXPORTER_PROMETHEUS_PORT), DEFAULT_PROMETHEUS_PORT, 0, 65535
         ),
+        prometheus_multiproc_dir=parse_directory(
+            *source("prometheus_multiproc_dir", OTEL_PYTHON_LLMPERF_PROMETHEUS_MULTIPROC_DIR)
+        ),
+        prometheus_multiproc_interval=parse_int(
+            *source("prometheus_multiproc_interval", OTEL_PYTHON_LLMPERF_PROMETHEUS_MULTIPROC_INTERVAL),
+            1000,
+            10,
+            600_000,
+        )
+        / 1000,
         disabled_instrumentations=frozenset(
             item.strip()
             for item in (source("disabled_instrumentations", OTEL_PYTHON_DISABLED_INSTRUMENTATIONS)[1] or "").split(",")

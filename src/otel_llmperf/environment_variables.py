@@ -160,3 +160,23 @@ Path of a JSON (or ``.yaml``) price file, USD per million tokens, laid over gena
 data (it wins): ``{"prices": {"my-model": {"input": 1.0, "output": 2.0, "cached_input": 0.1}}}``;
 with ``"replace": true`` the bundled data is not used. Keyword: ``prices`` (a path or a mapping).
 """
+
+OTEL_PYTHON_LLMPERF_PROMETHEUS_MULTIPROC_DIR = "OTEL_PYTHON_LLMPERF_PROMETHEUS_MULTIPROC_DIR"
+"""
+.. envvar:: OTEL_PYTHON_LLMPERF_PROMETHEUS_MULTIPROC_DIR
+
+A directory shared by the processes of one application (gunicorn or uvicorn workers): each
+writes its series there, and whichever holds the Prometheus port serves the sum of all of
+them; the others take the port over when its holder exits. Created if missing; wipe it between
+runs. prometheus_client's ``PROMETHEUS_MULTIPROC_DIR`` is not read. Keyword:
+``prometheus_multiproc_dir``.
+"""
+
+OTEL_PYTHON_LLMPERF_PROMETHEUS_MULTIPROC_INTERVAL = "OTEL_PYTHON_LLMPERF_PROMETHEUS_MULTIPROC_INTERVAL"
+"""
+.. envvar:: OTEL_PYTHON_LLMPERF_PROMETHEUS_MULTIPROC_INTERVAL
+
+Milliseconds between two writes of a process's file in multi-process mode (and between two
+tries at the port); also the most a worker killed by SIGKILL can lose. Default: ``1000``.
+Keyword: ``prometheus_multiproc_interval``.
+"""

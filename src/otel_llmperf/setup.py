@@ -45,11 +45,6 @@ T = TypeVar("T")
 _logger = _errors.logger("otel_llmperf")
 _GRPC_EXTRA = "the grpc extra (opentelemetry-exporter-otlp-proto-grpc)"
 
-_MULTIPROCESS_HINT = (
-    "several processes cannot share one scrape port: export with OTLP instead "
-    "(OTEL_METRICS_EXPORTER=otlp), or give each process its own OTEL_EXPORTER_PROMETHEUS_PORT"
-)
-
 
 @dataclass
 class ProviderSetup:
@@ -199,24 +194,20 @@ def _otlp_metric_reader(settings: Settings, variables: SdkVariables) -> MetricRe
 
 
 def _prometheus_reader(settings: Settings, setup: ProviderSetup, registry: Any) -> MetricReader | None:
-    from opentelemetry.exporter.prometheus import PrometheusMetricReader
-    from prometheus_client import REGISTRY, start_http_server
+    from otel_llmperf.prometheus import start_endpoint
 
-    registry = REGISTRY if registry is None else registry
-    try:
-        server, _thread = start_http_server(settings.prometheus_port, addr=settings.prometheus_host, registry=registry)
-    except OSError as error:
-        _logger.warning(
-            "Prometheus endpoint %s:%s unavailable (%s); this process runs on without it. Note: %s",
-            settings.prometheus_host,
-            settings.prometheus_port,
-            error.strerror or error,
-            _MULTIPROCESS_HINT,
-        )
+    endpoint = start_endpoint(
+        settings.prometheus_host,
+        settings.prometheus_port,
+        registry,
+        settings.prometheus_multiproc_dir,
+        settings.prometheus_multiproc_interval,
+    )
+    if endpoint is None:
         return None
-    setup._servers.append(server)
-    setup.prometheus_port = server.server_port
-    return PrometheusMetricReader(registry=registry)
+    setup._servers.append(endpoint)
+    setup.prometheus_port = endpoint.port
+    return endpoint.reader
 
 
 def _otlp_log_exporter(settings: Settings, variables: SdkVariables) -> Any:
