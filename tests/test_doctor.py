@@ -326,3 +326,18 @@ def test_diagnose_from_python_reads_the_given_mapping_every_time() -> None:
         assert [item.message for item in diagnosis.warnings] == [
             "OTEL_METRIC_EXPORT_INTERVAL='often' is not a positive number; using the default 60000"
         ]
+
+
+def test_multi_process_directory_is_reported_with_its_worker_files(tmp_path: Path) -> None:
+    directory = tmp_path / "metrics"
+    directory.mkdir()
+    for pid in (101, 102):  # two workers' series files, as the endpoint writes them
+        (directory / f"llmperf_{pid}_abc.json").write_text("{}")
+    code, report = doctor_json(
+        OTEL_PYTHON_LLMPERF_PROMETHEUS_MULTIPROC_DIR=str(directory), OTEL_EXPORTER_PROMETHEUS_PORT=str(free_port())
+    )
+    workers = finding(report, "prometheus", "workers")
+    assert workers["severity"] == "info"
+    assert workers["data"]["files"] == 2
+    assert workers["data"]["directory"] == str(directory)
+    assert code == 0

@@ -24,7 +24,7 @@ import os
 import time
 from collections.abc import Callable, Mapping
 
-from otel_llmperf.doctor.exporters import export_findings, plan
+from otel_llmperf.doctor.exporters import export_findings, multiprocess_findings, plan
 from otel_llmperf.doctor.findings import ERROR, INFO, OK, SECTIONS, WARNING, Diagnosis, Finding
 from otel_llmperf.doctor.packages import Sdk, peer_findings, sdk_findings, self_tracing_findings
 from otel_llmperf.doctor.probes import Probe, Running
@@ -68,6 +68,7 @@ def diagnose(environ: Mapping[str, str] | None = None, timeout: float = DEFAULT_
     # A probe's connect and read each have the timeout; the margin covers name resolution.
     probed = running.results(deadline=2 * timeout + 0.5)
     findings += _guarded("export", lambda: export_findings(exports, probed))
+    findings += _guarded("prometheus", lambda: multiprocess_findings(settings))
     findings += _guarded("privacy", lambda: privacy_findings(settings, env))
     findings += _guarded("cost", lambda: price_findings(settings, env))
     findings += config

@@ -238,3 +238,29 @@ def _prometheus(export: Export, probe: Probe | None) -> Finding:
         message = f"{scrape}: {probe.detail} (the application before its first LLM call, or another exporter)"
         return Finding("prometheus", WARNING, "prometheus", message, f"if it is not the application: {fix}", data)
     return Finding("prometheus", ERROR, "prometheus", f"{export.url}: {probe.detail}", fix, data)
+
+
+def multiprocess_findings(settings: Settings) -> list[Finding]:
+    """The multi-process directory, when set: whether workers can write their series there."""
+    directory = settings.prometheus_multiproc_dir
+    if directory is None or "prometheus" not in settings.metrics_exporter:
+        return []
+    import os
+    from pathlib import Path
+
+    from otel_llmperf.prometheus_multiproc import PREFIX, SUFFIX
+
+    path = Path(directory)
+    interval = round(settings.prometheus_multiproc_interval * 1000)
+    data: dict[str, object] = {"directory": directory, "interval_ms": interval}
+    if path.exists() and not (path.is_dir() and os.access(path, os.W_OK | os.X_OK)):
+        message = f"multi-process directory {directory} is not a writable directory: each worker serves only itself"
+        fix = "point OTEL_PYTHON_LLMPERF_PROMETHEUS_MULTIPROC_DIR at a directory every worker can write"
+        return [Finding("prometheus", ERROR, "workers", message, fix, data)]
+    files = len(list(path.glob(f"{PREFIX}*{SUFFIX}"))) if path.is_dir() else 0
+    data["files"] = files
+    message = (
+        f"workers write their series to {directory} every {interval} ms ({files} files so far); "
+        "the one holding the port serves the sum"
+    )
+    return [Finding("prometheus", INFO, "workers", message, data=data)]
