@@ -142,13 +142,10 @@ def fixture_gunicorn(
         OTEL_PYTHON_LLMPERF_PROMETHEUS_MULTIPROC_DIR=str(multiproc),
         OTEL_PYTHON_LLMPERF_PROMETHEUS_MULTIPROC_INTERVAL=str(INTERVAL_MS),
         LLMPERF_TEST_FAKE_URL=fake_server.base_url,
-        # Importing every provider SDK in 4 workers at once takes long on 2 cores; the app uses openai only.
-        OTEL_PYTHON_DISABLED_INSTRUMENTATIONS=",".join(
-            f"llmperf_{name}" for name in ("anthropic", "bedrock", "cohere", "google_genai", "mistral")
-        ),
     )
     argv = [sys.executable, "-m", "gunicorn", "-w", "4", "-b", f"127.0.0.1:{app_port}", "--graceful-timeout", "1"]
-    argv += ["-c", "python:otel_llmperf.gunicorn", *request.param, "gunicorn_app:app"]
+    argv += ["--pythonpath", str(Path(__file__).parent), "-c", "python:otel_llmperf.gunicorn", *request.param]
+    argv += ["gunicorn_app:app"]
     process = Process(argv, tmp_path / "gunicorn.log", env=env)
     try:
         process.wait_ready(f"http://127.0.0.1:{app_port}/whoami", timeout=2 * DEADLINE)
