@@ -77,6 +77,7 @@ OTEL_PYTHON_LLMPERF_USER_ID_KEY                          user_id_key            
 OTEL_PYTHON_LLMPERF_REDACTOR                             redact                     none (``basic`` ships)
 OTEL_PYTHON_LLMPERF_LOG_CALLS                            log_calls                  false
 OTEL_PYTHON_LLMPERF_SDK_SPANS                            sdk_spans                  false
+OTEL_PYTHON_LLMPERF_SHUTDOWN_TIMEOUT                     shutdown_timeout           2 s (0 … 600)
 OTEL_SERVICE_NAME                                        service_name               unknown_service
 OTEL_TRACES_EXPORTER (otlp, console, none)               traces_exporter            otlp if an endpoint is set
 OTEL_METRICS_EXPORTER (otlp, prometheus, console, none)  metrics_exporter           prometheus, +otlp if set
