@@ -34,7 +34,6 @@ import otel_llmperf
 from dead_endpoints import closed_port, silent_endpoint, unaccepting_endpoint, unavailable_endpoint
 from fakeserver import FakeServerProcess
 from otel_llmperf.config import load_settings
-from otel_llmperf.environment_variables import OTEL_PYTHON_LLMPERF_SHUTDOWN_TIMEOUT
 from otel_llmperf.setup import build_providers
 from otlp_receiver import Received, http_receiver
 
@@ -47,6 +46,7 @@ HANDLER_MARGIN = 0.75
 MARGIN = 4.0
 STAGGER = 0.3  # seconds between the children's ends
 ALL_DROPPED = "dropped 1 span, 1 metric export, 1 event"
+OTEL_PYTHON_LLMPERF_SHUTDOWN_TIMEOUT = "OTEL_PYTHON_LLMPERF_SHUTDOWN_TIMEOUT"
 OTHER_SDKS = "llmperf_anthropic,llmperf_google_genai,llmperf_bedrock,llmperf_mistral,llmperf_cohere"
 
 
@@ -233,6 +233,7 @@ def _calls_against(endpoint: str, fake_server: FakeServerProcess, count: int) ->
         tracer_provider=setup.tracer_provider,
         meter_provider=setup.meter_provider,
         logger_provider=setup.logger_provider,
+        disabled_instrumentations=OTHER_SDKS,
     )
     try:
         client = openai.OpenAI(base_url=fake_server.base_url, api_key="k", max_retries=0)
@@ -266,8 +267,10 @@ def test_host_calls_do_not_wait_on_a_dead_collector(
         start = time.monotonic()
         setup.shutdown()
         took = time.monotonic() - start
+    up, down = statistics.median(healthy), statistics.median(stuck)
+    print(f"call latency, median (s): collector up {up:.4f}, black hole {down:.4f}")
     assert statistics.median(stuck) < 3 * statistics.median(healthy) + 0.05, (stuck, healthy)
-    assert max(stuck) < 1.0, stuck
+    assert max(stuck) < 2.0, stuck  # a call that waited on an exporter would wait seconds
     assert took < 1.0 + MARGIN
     (line,) = [record.getMessage() for record in caplog.records if "did not take telemetry" in record.getMessage()]
     assert "at shutdown" in line and "within 1 s" in line

@@ -91,6 +91,8 @@ OTEL_PYTHON_DISABLED_INSTRUMENTATIONS                    disabled_instrumentatio
 
 If the application already installed OpenTelemetry SDK providers, they are used and no
 exporter is created; ``tracer_provider=`` / ``meter_provider=`` pass providers explicitly.
+Providers otel-llmperf builds flush at exit, all at once, within the shutdown timeout; what did
+not arrive by then is dropped and counted in one warning line (README, "Shutdown").
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: Apache-2.0
-"""OTLP pipelines that count their items into a :class:`~otel_llmperf.shutdown.Tally`.
+"""OTLP pipelines that count their items into a :class:`~otel_llmperf.tally.Tally`.
 
 A batch processor counts what enters it (the SDK's own processor, one counter more); the
 exporter it feeds is wrapped to count what it delivered and what failed. The difference is
@@ -18,7 +18,7 @@ from opentelemetry.sdk.metrics.export import MetricExporter, MetricExportResult,
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 
-from otel_llmperf.shutdown import Tally
+from otel_llmperf.tally import Tally
 
 
 def _delivered(result: Any) -> bool:

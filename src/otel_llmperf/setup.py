@@ -37,7 +37,8 @@ from otel_llmperf.config import (
     SdkVariables,
     Settings,
 )
-from otel_llmperf.shutdown import Owned, Tally
+from otel_llmperf.shutdown import Owned
+from otel_llmperf.tally import Tally
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.metrics import MeterProvider

@@ -3,7 +3,7 @@
 
 The SDK's providers each register ``atexit(self.shutdown)`` and shut down one after the other,
 each waiting out its exporter's timeout and retries (10 s by default): with the Collector down,
-an application's exit took 13 to 21 s and printed a dozen SDK error lines. So the providers we
+an application's exit took 10 to 30 s and printed up to a dozen SDK log lines. So the providers we
 build are created with ``shutdown_on_exit=False`` and handed to an :class:`Owned` here, and one
 ``atexit`` handler shuts all of them down at once, each in a daemon thread, against one deadline
 (``OTEL_PYTHON_LLMPERF_SHUTDOWN_TIMEOUT``, 2 s). At the deadline it returns, whatever is still
@@ -15,7 +15,8 @@ delivered, failed) and said in one warning line on the ``otel_llmperf`` logger (
 the application configured no logging). Meanwhile the SDK's own retry and error lines from the
 threads doing that shutdown are filtered out: they would repeat, up to a dozen times, what the
 one line says. In normal operation they stay visible: they are the only live sign that the
-Collector is unreachable, and they come at most once per batch.
+Collector is unreachable, and they come a few per export (one every 5 s at most per signal by
+default), not per call.
 """
 
 from __future__ import annotations
@@ -23,140 +24,16 @@ from __future__ import annotations
 import atexit
 import functools
 import inspect
-import logging
+import os
 import threading
 import time
-import weakref
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from otel_llmperf import _errors
+from otel_llmperf.tally import Tally, quiet_sdk_loggers, quiet_threads
 
 _logger = _errors.logger("otel_llmperf")
-
-# Loggers of the SDK, its exporters and their HTTP/gRPC clients; records from a thread doing
-# our shutdown are dropped from each. Modules loaded later are found by name prefix.
-_SDK_LOGGER_PREFIXES = ("opentelemetry", "urllib3", "requests", "grpc")
-
-_quiet_threads: weakref.WeakSet[threading.Thread] = weakref.WeakSet()
-
-
-class _QuietDuringShutdown(logging.Filter):
-    """Drop records made by a thread that is shutting down our exporters."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return threading.current_thread() not in _quiet_threads
-
-
-_QUIET = _QuietDuringShutdown()
-
-
-def _quiet_sdk_loggers() -> None:
-    names = [
-        name
-        for name, found in list(logging.root.manager.loggerDict.items())
-        if isinstance(found, logging.Logger) and name.startswith(_SDK_LOGGER_PREFIXES)
-    ]
-    for name in names:
-        logger = logging.getLogger(name)
-        if _QUIET not in logger.filters:
-            logger.addFilter(_QUIET)
-
-
-def _endpoint_base(endpoint: str) -> str:
-    # One Collector serves three signal paths; name it once.
-    for path in ("/v1/traces", "/v1/metrics", "/v1/logs"):
-        if endpoint.endswith(path):
-            return endpoint[: -len(path)]
-    return endpoint
-
-
-class Tally:
-    """One OTLP exporter's items: handed in, delivered, failed; and the exporter to stop.
-
-    ``noun`` names an item in the drop line: a span, an event, or for metrics one export (a
-    collection of every metric). ``final_export`` marks a periodic metric reader, which makes
-    one more export at shutdown that is lost if the shutdown never reaches it.
-    """
-
-    def __init__(self, noun: str, exporter: Any, final_export: bool = False) -> None:
-        self.noun = noun
-        self.exporter = exporter
-        self.endpoint = _endpoint_base(str(getattr(exporter, "_endpoint", None) or "(the exporter's default)"))
-        self.final_export = final_export
-        self._lock = threading.Lock()
-        self.received = 0
-        self.delivered = 0
-        self.failed = 0
-        self._failed_before_close = 0
-        self._exports_since_close = 0
-        self.closing = False
-        self._stopped = False
-        self._threads: weakref.WeakSet[threading.Thread] = weakref.WeakSet()
-
-    def receive(self, count: int = 1) -> None:
-        """``count`` items entered the pipeline (a span ended, an event was emitted)."""
-        with self._lock:
-            self.received += count
-
-    def exporting(self, count: int) -> None:
-        """The current thread hands a batch to the exporter (a metric export counts as received here)."""
-        thread = threading.current_thread()
-        with self._lock:
-            self._threads.add(thread)
-            if self.final_export:
-                self.received += count
-            if self.closing:
-                self._exports_since_close += 1
-                _quiet_threads.add(thread)
-
-    def settled(self, count: int, delivered: bool) -> None:
-        """The exporter returned for a batch of ``count`` items."""
-        with self._lock:
-            if delivered:
-                self.delivered += count
-            else:
-                self.failed += count
-
-    def close(self, timeout: float) -> None:
-        """Shutdown begins: quiet the threads that export, and cap the exporter's timeout at ``timeout``."""
-        with self._lock:
-            self.closing = True
-            self._failed_before_close = self.failed
-            _quiet_threads.update(self._threads)
-        _cap_timeout(self.exporter, timeout)
-
-    def dropped(self, finished: bool) -> int:
-        """Items not delivered since shutdown began: still queued or in flight, or failed since."""
-        with self._lock:
-            pending = self.received - self.delivered - self.failed
-            lost = max(pending, 0) + self.failed - self._failed_before_close
-            if self.final_export and not finished and self._exports_since_close == 0:
-                lost += 1  # the final collection never reached the exporter
-            return lost
-
-    def stop(self, **kwargs: Any) -> None:
-        """Shut the exporter down, once (the SDK's shutdown and our abort may both ask)."""
-        with self._lock:
-            if self._stopped:
-                return
-            self._stopped = True
-        self.exporter.shutdown(**kwargs)
-
-
-def _cap_timeout(exporter: Any, seconds: float) -> None:
-    # The SDK has no public way to shorten a built exporter's timeout (it covers its retries).
-    # Without this the deadline still holds; exports begun after it would only last longer.
-    owners: tuple[Any, ...] = (getattr(exporter, "_client", None), exporter)
-    for owner in owners:
-        current = getattr(owner, "_timeout", None)
-        if isinstance(current, (int, float)) and not isinstance(current, bool):
-            try:
-                owner._timeout = min(float(current), max(seconds, 0.001))
-            except Exception:  # a frozen or changed SDK object: the deadline still bounds the exit
-                return
-            return
-
 
 Part = tuple[Any, list[Tally]]  # a provider and the tallies of its OTLP exporters
 
@@ -187,6 +64,15 @@ class Owned:
 _registry_lock = threading.Lock()
 _live_owned: list[Owned] = []
 _registered = False
+
+
+def _after_fork_in_child() -> None:
+    global _registry_lock
+    _registry_lock = threading.Lock()  # a thread holding it did not come along
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def _live(owned: Owned) -> None:
@@ -228,7 +114,7 @@ def _stopper(provider: Any, timeout: float) -> Callable[[], None]:
 
 def _start_quiet(target: Callable[[], None]) -> threading.Thread | None:
     thread = threading.Thread(target=target, name="otel-llmperf-shutdown", daemon=True)
-    _quiet_threads.add(thread)
+    quiet_threads.add(thread)
     try:
         thread.start()
     except RuntimeError:  # the interpreter refuses new threads: nothing can be flushed
@@ -248,7 +134,7 @@ def shutdown_bounded(parts: Sequence[Part], timeout: float, when: str) -> None:
 
 def _shutdown_bounded(parts: Sequence[Part], timeout: float, when: str) -> None:
     deadline = time.monotonic() + timeout
-    _quiet_sdk_loggers()
+    quiet_sdk_loggers()
     for _provider, tallies in parts:
         for tally in tallies:
             tally.close(timeout)
