@@ -36,15 +36,10 @@ _QUIET = _QuietDuringShutdown()
 
 def quiet_sdk_loggers() -> None:
     """Filter every SDK logger, so records from :data:`quiet_threads` go nowhere."""
-    names = [
-        name
-        for name, found in list(logging.root.manager.loggerDict.items())
-        if isinstance(found, logging.Logger) and name.startswith(_SDK_LOGGER_PREFIXES)
-    ]
-    for name in names:
-        logger = logging.getLogger(name)
-        if _QUIET not in logger.filters:
-            logger.addFilter(_QUIET)
+    # Filtered, never logged through: these are the SDK's loggers, not ours.
+    for name, found in list(logging.root.manager.loggerDict.items()):
+        if isinstance(found, logging.Logger) and name.startswith(_SDK_LOGGER_PREFIXES) and _QUIET not in found.filters:
+            found.addFilter(_QUIET)
 
 
 def _endpoint_base(endpoint: str) -> str:
