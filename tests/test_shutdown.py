@@ -6,9 +6,9 @@ endpoint: a closed port, one that accepts and never answers, one that never comp
 connection, one that answers 503 (gRPC: UNAVAILABLE), and one that works. The child prints the
 shared monotonic clock when its work is done and again once telemetry's exit handlers are: the
 first difference is what telemetry added (within the bound, tightly), the time to the process's
-end is the whole exit (within the bound plus the interpreter's own finalization, generously: a
-loaded 2-core machine). Timing assertions are the point here; before this bound the same exits
-took 10 to 30 s.
+end is the whole exit (within the bound plus the interpreter's own finalization, as long as it
+takes on this machine at that moment, plus a slack). Timing assertions are the point here;
+before this bound the same exits took 10 to 30 s.
 """
 
 from __future__ import annotations
@@ -41,9 +41,13 @@ EXIT_APP = str(Path(__file__).with_name("exit_app.py"))
 DEFAULT_BOUND = 2.0
 # Thread scheduling around the deadline, on a loaded machine.
 HANDLER_MARGIN = 0.75
-# Interpreter finalization (~0.5 s of CPU here for an application without telemetry), and CPU
-# contention from the other children and other test runs.
-MARGIN = 4.0
+# The interpreter's own finalization comes on top of the bound: 0.3-0.8 s here on a quiet
+# machine, several seconds when other test runs load it. It is measured in each batch by the
+# child whose Collector is up (its telemetry takes ~0.05 s at exit), and a case may take this
+# much longer than that child to finalize: enough to catch a hang after our handler returns
+# (a non-daemon thread or a channel that waits for its exporter), not the machine's load.
+FINALIZATION_SLACK = 2.5
+MARGIN = 4.0  # in-process shutdown: thread scheduling on a loaded machine
 STAGGER = 0.3  # seconds between the children's ends
 ALL_DROPPED = "dropped 1 span, 1 metric export, 1 event"
 OTEL_PYTHON_LLMPERF_SHUTDOWN_TIMEOUT = "OTEL_PYTHON_LLMPERF_SHUTDOWN_TIMEOUT"
@@ -178,6 +182,7 @@ def test_exit_is_bounded_whatever_the_collector_does(fake_server: FakeServerProc
         up_endpoint, received = stack.enter_context(http_receiver())
         up = ExitCase("collector up", http_receiver, dropped=None)
         results = _run_all([*cases, (up, up_endpoint)], fake_server)
+    own_finalization = results[-1].exit_delay - results[-1].telemetry_delay
     failures = []
     for result in results:
         case = result.case
@@ -187,8 +192,8 @@ def test_exit_is_bounded_whatever_the_collector_does(fake_server: FakeServerProc
             problems.append(f"exit code {result.returncode}")
         if not result.telemetry_delay < case.bound + HANDLER_MARGIN:
             problems.append(f"telemetry took {result.telemetry_delay:.2f} s at exit")
-        if not result.exit_delay < case.bound + MARGIN:
-            problems.append(f"exit took {result.exit_delay:.2f} s")
+        if not result.exit_delay < case.bound + own_finalization + FINALIZATION_SLACK:
+            problems.append(f"exit took {result.exit_delay:.2f} s (the interpreter's own: {own_finalization:.2f} s)")
         if "Traceback" in result.stderr:
             problems.append("a traceback")
         if case.dropped is None:
