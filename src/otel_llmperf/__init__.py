@@ -84,6 +84,7 @@ OTEL_PYTHON_LLMPERF_USER_ID_KEY                         user_id_key             
 OTEL_PYTHON_LLMPERF_REDACTOR                            redact                          none (``basic`` ships)
 OTEL_PYTHON_LLMPERF_LOG_CALLS                           log_calls                       false
 OTEL_PYTHON_LLMPERF_SDK_SPANS                           sdk_spans                       false
+OTEL_PYTHON_LLMPERF_SHUTDOWN_TIMEOUT                    shutdown_timeout                2 s (0 … 600)
 OTEL_SERVICE_NAME                                       service_name                    unknown_service
 OTEL_TRACES_EXPORTER (otlp, console, none)              traces_exporter                 otlp if an endpoint is set
 OTEL_METRICS_EXPORTER (otlp, prometheus, console, none) metrics_exporter                prometheus, +otlp if set
@@ -95,10 +96,11 @@ OTEL_EXPORTER_PROMETHEUS_PORT                           prometheus_port         
 OTEL_PYTHON_LLMPERF_PROMETHEUS_MULTIPROC_DIR            prometheus_multiproc_dir        unset: one process
 OTEL_PYTHON_LLMPERF_PROMETHEUS_MULTIPROC_INTERVAL       prometheus_multiproc_interval   1000 ms
 OTEL_PYTHON_DISABLED_INSTRUMENTATIONS                   disabled_instrumentations       none
-======================================================= =============================== ==========================
-
+======================================================= =============================== ===================
 If the application already installed OpenTelemetry SDK providers, they are used and no
 exporter is created; ``tracer_provider=`` / ``meter_provider=`` pass providers explicitly.
+Providers otel-llmperf builds flush at exit, all at once, within the shutdown timeout; what did
+not arrive by then is dropped and counted in one warning line (README, "Shutdown").
 """
 
 from __future__ import annotations

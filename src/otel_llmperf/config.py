@@ -79,6 +79,7 @@ from otel_llmperf.environment_variables import (
     OTEL_PYTHON_LLMPERF_PROVIDER_HOSTS,
     OTEL_PYTHON_LLMPERF_REDACTOR,
     OTEL_PYTHON_LLMPERF_SDK_SPANS,
+    OTEL_PYTHON_LLMPERF_SHUTDOWN_TIMEOUT,
     OTEL_PYTHON_LLMPERF_STREAM_USAGE,
     OTEL_PYTHON_LLMPERF_USER_ID_KEY,
     OTEL_PYTHON_LLMPERF_VARIANT,
@@ -97,6 +98,8 @@ OTLP_PROTOCOLS = ("grpc", "http/protobuf")
 DEFAULT_PROMETHEUS_HOST = "127.0.0.1"
 DEFAULT_PROMETHEUS_PORT = 9464
 DEFAULT_CONTENT_MAX_LENGTH = 16384
+DEFAULT_SHUTDOWN_TIMEOUT = 2.0  # seconds telemetry may add to the application's exit
+MAX_SHUTDOWN_TIMEOUT = 600.0
 
 # The semconv capture modes; the span-only library has no events, so only span modes capture.
 _CAPTURE_MODES = {"true": True, "false": False, "no_content": False, "span_only": True, "span_and_event": True}
@@ -139,6 +142,8 @@ class Settings:
     redact: Callable[[str], str] | None = None
     redactor_failed: bool = False  # a redactor was asked for but could not be loaded: capture nothing
     log_calls: bool = False
+    # Seconds the providers otel-llmperf built may take to flush at exit (or setup.shutdown()).
+    shutdown_timeout: float = DEFAULT_SHUTDOWN_TIMEOUT
     prices: PriceTable = field(default_factory=lambda: load_prices(None, None), repr=False)
 
 
@@ -193,6 +198,20 @@ def parse_directory(name: str, raw: str | None) -> str | None:
         return raw
     _logger.warning("%s=%r %s; using none (single-process mode)", name, raw, problem)
     return None
+
+
+def parse_seconds(name: str, raw: str | None, default: float, maximum: float) -> float:
+    """Parse a number of seconds in ``[0, maximum]``, warning and falling back on anything else."""
+    if raw is None:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = math.nan
+    if not 0 <= value <= maximum:  # NaN fails too
+        _logger.warning("%s=%r is not a number of seconds in [0, %g]; using %g", name, raw, maximum, default)
+        return default
+    return value
 
 
 def parse_exporters(name: str, raw: str | None, allowed: tuple[str, ...], default: tuple[str, ...]) -> tuple[str, ...]:
@@ -349,6 +368,7 @@ _KWARGS = frozenset(
         "user_id_key",
         "redact",
         "log_calls",
+        "shutdown_timeout",
         "prices",
         "logs_exporter",
     }
@@ -466,6 +486,11 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) ->
         redact=redact,
         redactor_failed=redactor_failed,
         log_calls=parse_bool(*source("log_calls", OTEL_PYTHON_LLMPERF_LOG_CALLS), False),
+        shutdown_timeout=parse_seconds(
+            *source("shutdown_timeout", OTEL_PYTHON_LLMPERF_SHUTDOWN_TIMEOUT),
+            DEFAULT_SHUTDOWN_TIMEOUT,
+            MAX_SHUTDOWN_TIMEOUT,
+        ),
         prices=load_prices(prices_given, _env(env, OTEL_PYTHON_LLMPERF_PRICES)),
     )
 

@@ -152,6 +152,15 @@ OTEL_PYTHON_LLMPERF_LOG_CALLS = "OTEL_PYTHON_LLMPERF_LOG_CALLS"
 Default: ``false``. Keyword: ``log_calls``.
 """
 
+OTEL_PYTHON_LLMPERF_SHUTDOWN_TIMEOUT = "OTEL_PYTHON_LLMPERF_SHUTDOWN_TIMEOUT"
+"""
+.. envvar:: OTEL_PYTHON_LLMPERF_SHUTDOWN_TIMEOUT
+
+Seconds the providers otel-llmperf set up (never the application's own) may add to the
+application's exit while they flush; what is not delivered by then is dropped and counted in
+one warning line. A number from ``0`` to ``600``. Default: ``2``. Keyword: ``shutdown_timeout``.
+"""
+
 OTEL_PYTHON_LLMPERF_PRICES = "OTEL_PYTHON_LLMPERF_PRICES"
 """
 .. envvar:: OTEL_PYTHON_LLMPERF_PRICES

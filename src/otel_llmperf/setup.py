@@ -6,6 +6,10 @@ Otherwise this module builds one from :class:`~otel_llmperf.config.Settings`: OT
 gRPC), a Prometheus scrape endpoint, or the console. A signal with no exporter stays off (the
 no-op provider), so nothing is computed for it.
 
+The providers built here are shut down by :mod:`otel_llmperf.shutdown`, never by the SDK's own
+exit handlers: at exit (or :meth:`ProviderSetup.shutdown`) they flush concurrently within one
+deadline, ``OTEL_PYTHON_LLMPERF_SHUTDOWN_TIMEOUT``, and what did not arrive is said in one line.
+
 Building never raises into ``instrument()``. The SDK's own variables are checked first
 (:class:`~otel_llmperf.config.SdkVariables`): a bad one warns, naming itself, and its default
 reaches the SDK as a constructor argument. Any other failure to build an exporter, reader or
@@ -27,11 +31,14 @@ from otel_llmperf import _errors
 from otel_llmperf.config import (
     BLRP_VARIABLES,
     BSP_VARIABLES,
+    DEFAULT_SHUTDOWN_TIMEOUT,
     LOG_LIMIT_VARIABLES,
     SPAN_LIMIT_VARIABLES,
     SdkVariables,
     Settings,
 )
+from otel_llmperf.shutdown import Owned
+from otel_llmperf.tally import Tally
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.metrics import MeterProvider
@@ -58,21 +65,19 @@ class ProviderSetup:
     events: str = "off"
     prometheus_port: int | None = None
     _servers: list[Any] = field(default_factory=list)
-    _owned: list[Any] = field(default_factory=list)
+    _owned: Owned = field(default_factory=lambda: Owned(DEFAULT_SHUTDOWN_TIMEOUT))
 
     def describe(self) -> str:
         """One human line: which signals are active and where they go."""
         return f"traces → {self.traces}; metrics → {self.metrics}; events → {self.events}"
 
     def shutdown(self) -> None:
-        """Flush and stop what this set-up created (servers and providers); used by tests and the demo."""
+        """Flush and stop what this set-up created, within the shutdown timeout; used by tests and the demo."""
         for server in self._servers:
             server.shutdown()
             server.server_close()
-        for provider in self._owned:
-            provider.shutdown()
         self._servers.clear()
-        self._owned.clear()
+        self._owned.shutdown()
 
 
 def _exporters(
@@ -172,22 +177,26 @@ def _otlp_span_exporter(settings: Settings, variables: SdkVariables) -> SpanExpo
         return None
 
 
-def _otlp_metric_reader(settings: Settings, variables: SdkVariables) -> MetricReader | None:
+def _otlp_metric_reader(settings: Settings, variables: SdkVariables, tallies: list[Tally]) -> MetricReader | None:
     from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
 
     protocol = settings.metrics_otlp_protocol
     options = _otlp_options(variables, "metrics", protocol)
     if options is None:
         return None
+    from otel_llmperf import counted  # imports the tracing SDK: only once it is known to import
+
     kwargs = {**_signal_endpoint(settings, protocol, "v1/metrics"), **options}
     try:
         if protocol == "grpc":
             from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter as GrpcMetric
 
-            return PeriodicExportingMetricReader(GrpcMetric(**kwargs), **variables.metric_reader())
-        from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter as HttpMetric
+            exporter: Any = GrpcMetric(**kwargs)
+        else:
+            from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter as HttpMetric
 
-        return PeriodicExportingMetricReader(HttpMetric(**kwargs), **variables.metric_reader())
+            exporter = HttpMetric(**kwargs)
+        return PeriodicExportingMetricReader(counted.metric_exporter(exporter, tallies), **variables.metric_reader())
     except ImportError:
         _logger.warning("OTLP/gRPC metric export needs %s; metrics go elsewhere", _GRPC_EXTRA)
         return None
@@ -235,8 +244,12 @@ def _console_log_exporter() -> Any:
     return ConsoleLogRecordExporter()
 
 
-def build_logger_provider(settings: Settings) -> tuple[Any, str]:
-    """A logger provider for the feedback/evaluation events, or ``None`` when no exporter is active."""
+def _otlp(label: str) -> bool:
+    return label.startswith("otlp")
+
+
+def build_logger_provider(settings: Settings, owned: Owned) -> tuple[Any, str]:
+    """A logger provider (owned by ``owned``) for feedback/evaluation events, or ``None`` with no exporter."""
     variables = SdkVariables()
     exporters = _exporters(
         settings.logs_exporter,
@@ -252,10 +265,20 @@ def build_logger_provider(settings: Settings) -> tuple[Any, str]:
 
         limits = variables.limits(LOG_LIMIT_VARIABLES)
         provider = LoggerProvider(
-            resource=_resource(settings), log_record_limits=LogRecordLimits(**limits) if limits else None
+            resource=_resource(settings),
+            log_record_limits=LogRecordLimits(**limits) if limits else None,
+            shutdown_on_exit=False,
         )
-        for _label, exporter in exporters:
-            provider.add_log_record_processor(BatchLogRecordProcessor(exporter, **variables.batch(BLRP_VARIABLES)))
+        tallies: list[Tally] = []
+        for label, exporter in exporters:
+            options = variables.batch(BLRP_VARIABLES)
+            if _otlp(label):  # an OTLP exporter was built: the tracing SDK imports
+                from otel_llmperf import counted
+
+                provider.add_log_record_processor(counted.log_processor(exporter, tallies, **options))
+            else:
+                provider.add_log_record_processor(BatchLogRecordProcessor(exporter, **options))
+        owned.add(provider, tallies)
         return provider
 
     return _provider("the event (log record) provider", build, exporters)
@@ -267,8 +290,8 @@ def _console_span_exporter() -> SpanExporter:
     return ConsoleSpanExporter()
 
 
-def build_tracer_provider(settings: Settings) -> tuple[TracerProvider | None, str]:
-    """A tracer provider with the configured exporters, or ``None`` when no exporter is active."""
+def build_tracer_provider(settings: Settings, owned: Owned) -> tuple[TracerProvider | None, str]:
+    """A tracer provider (owned by ``owned``) with the configured exporters, or ``None`` with no exporter."""
     variables = SdkVariables()
     if settings.traces_exporter and not variables.sdk_trace_importable():
         return None, "off"
@@ -284,10 +307,21 @@ def build_tracer_provider(settings: Settings) -> tuple[TracerProvider | None, st
         from opentelemetry.sdk.trace import SpanLimits, TracerProvider
         from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
+        from otel_llmperf import counted
+
         limits = variables.limits(SPAN_LIMIT_VARIABLES)
-        provider = TracerProvider(resource=_resource(settings), span_limits=SpanLimits(**limits) if limits else None)
-        for _label, exporter in exporters:
-            provider.add_span_processor(BatchSpanProcessor(exporter, **variables.batch(BSP_VARIABLES)))
+        provider = TracerProvider(
+            resource=_resource(settings), span_limits=SpanLimits(**limits) if limits else None, shutdown_on_exit=False
+        )
+        tallies: list[Tally] = []
+        for label, exporter in exporters:
+            options = variables.batch(BSP_VARIABLES)
+            provider.add_span_processor(
+                counted.span_processor(exporter, tallies, **options)
+                if _otlp(label)
+                else BatchSpanProcessor(exporter, **options)
+            )
+        owned.add(provider, tallies)
         return provider
 
     return _provider("the tracer provider", build, exporters)
@@ -305,9 +339,13 @@ def build_meter_provider(
     prometheus_registry: Any = None,
     extra_readers: Sequence[MetricReader] = (),
 ) -> tuple[MeterProvider | None, str]:
-    """A meter provider with the configured readers (plus ``extra_readers``), or ``None`` with none at all."""
+    """A meter provider with the configured readers (plus ``extra_readers``), or ``None`` with none at all.
+
+    The provider is owned by ``setup``: it is shut down with the set-up or, bounded, at exit.
+    """
     variables = SdkVariables()
     readers: list[tuple[str, MetricReader]] = []
+    tallies: list[Tally] = []
     for name in settings.metrics_exporter:
         reader: MetricReader | None
         if name == "prometheus":
@@ -315,7 +353,7 @@ def build_meter_provider(
             label = f"prometheus (http://{settings.prometheus_host}:{setup.prometheus_port}/metrics)"
         elif name == "otlp":
             label = f"otlp ({settings.metrics_otlp_protocol})"
-            reader = _built(f"the {label} metric exporter", lambda: _otlp_metric_reader(settings, variables))
+            reader = _built(f"the {label} metric exporter", lambda: _otlp_metric_reader(settings, variables, tallies))
         else:
             label = name
             reader = _built(f"the {name} metric exporter", lambda: _console_metric_reader(variables))
@@ -332,11 +370,17 @@ def build_meter_provider(
             variables.exemplar_filter(), TraceBased
         )()
         all_readers = [reader for _, reader in readers] + list(extra_readers)
-        return MeterProvider(metric_readers=all_readers, resource=_resource(settings), exemplar_filter=exemplar_filter)
+        return MeterProvider(
+            metric_readers=all_readers,
+            resource=_resource(settings),
+            exemplar_filter=exemplar_filter,
+            shutdown_on_exit=False,
+        )
 
     provider = _built("the meter provider", build)
     if provider is None:
         return None, "off"
+    setup._owned.add(provider, tallies)
     return provider, ", ".join(label for label, _ in readers) or "off"
 
 
@@ -344,13 +388,12 @@ def build_providers(
     settings: Settings, prometheus_registry: Any = None, extra_metric_readers: Sequence[MetricReader] = ()
 ) -> ProviderSetup:
     """Build (without installing globally) the providers ``settings`` ask for."""
-    setup = ProviderSetup()
-    setup.tracer_provider, setup.traces = build_tracer_provider(settings)
+    setup = ProviderSetup(_owned=Owned(settings.shutdown_timeout))
+    setup.tracer_provider, setup.traces = build_tracer_provider(settings, setup._owned)
     setup.meter_provider, setup.metrics = build_meter_provider(
         settings, setup, prometheus_registry, extra_metric_readers
     )
-    setup.logger_provider, setup.events = build_logger_provider(settings)
-    setup._owned.extend(p for p in (setup.tracer_provider, setup.meter_provider, setup.logger_provider) if p)
+    setup.logger_provider, setup.events = build_logger_provider(settings, setup._owned)
     return setup
 
 
@@ -366,7 +409,7 @@ def _ensure_logger_provider(settings: Settings, setup: ProviderSetup) -> None:
     if type(logger_provider).__name__ != "ProxyLoggerProvider":
         setup.logger_provider, setup.events = logger_provider, "the application's logger provider"
         return
-    built, setup.events = build_logger_provider(settings)
+    built, setup.events = build_logger_provider(settings, setup._owned)
     if built is not None:
         _logs.set_logger_provider(built)
         setup.logger_provider = built
@@ -382,12 +425,12 @@ def ensure_global_providers(settings: Settings, prometheus_registry: Any = None)
     with _global_lock:
         if _global_setup is not None:
             return _global_setup
-        setup = ProviderSetup()
+        setup = ProviderSetup(_owned=Owned(settings.shutdown_timeout))
         tracer_provider = trace.get_tracer_provider()
         if _configured(tracer_provider):
             setup.tracer_provider, setup.traces = tracer_provider, "the application's tracer provider"
         else:
-            built, setup.traces = build_tracer_provider(settings)
+            built, setup.traces = build_tracer_provider(settings, setup._owned)
             if built is not None:
                 trace.set_tracer_provider(built)
                 setup.tracer_provider = built
