@@ -62,7 +62,6 @@ Configuration: keyword arguments of :func:`instrument` or the environment variab
 neither do bad values of the SDK's own ``OTEL_*`` variables when otel-llmperf builds the providers.
 Label values from outside are bounded (length 256, distinct counts below): see the README's Limits.
 
-=======
 ======================================================= =============================== ==========================
 Variable                                                Keyword                         Default
 ======================================================= =============================== ==========================
