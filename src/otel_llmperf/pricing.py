@@ -29,8 +29,6 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from functools import cache
-from importlib import resources
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
@@ -381,6 +379,8 @@ class PriceTable:
 def fallback_document() -> PriceDocument:
     """The few models genai-prices does not price, shipped in the package (``prices.json``)."""
     try:
+        from importlib import resources  # not at import: instrument() must stay light
+
         text = resources.files("otel_llmperf").joinpath("prices.json").read_text(encoding="utf-8")
         return parse_document(json.loads(text), "prices.json")
     except Exception as error:  # a broken install must not stop the application
@@ -389,6 +389,8 @@ def fallback_document() -> PriceDocument:
 
 
 def _installed_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
     try:
         return version("genai-prices")
     except PackageNotFoundError:

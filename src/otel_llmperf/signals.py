@@ -43,7 +43,6 @@ from otel_llmperf.instruments import (
     histogram,
 )
 from otel_llmperf.labels import check_label, check_text, short_repr
-from otel_llmperf.providers import bedrock
 from otel_llmperf.registry import MAX_STRING, REGISTRY, CallRecord, parent_key
 from otel_llmperf.version import __version__
 
@@ -164,6 +163,8 @@ def _from_mapping(response: Mapping[Any, Any]) -> CallRecord | str | None:
     response_id = response.get("id")
     if isinstance(response_id, str) and response_id:
         return response_id
+    from otel_llmperf.providers import bedrock  # only boto3's dict answers get here; not at import
+
     return bedrock.request_id(response)
 
 
