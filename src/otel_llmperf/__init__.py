@@ -226,13 +226,14 @@ def instrument(
             count = hooks.patched_count
             watching.append(f"{provider.package} ({count} methods so far)" if count else provider.package)
         _logger.info(
-            "otel-llmperf %s: instrumenting %s as imported%s; %s; content capture %s; stream usage %s",
+            "otel-llmperf %s: instrumenting %s as imported%s; %s; content capture %s; stream usage %s; prices %s",
             __version__,
             ", ".join(watching) or "nothing",
             f"; skipped {', '.join(skipped)}" if skipped else "",
             described,
             "on" if settings.capture_content else "off",
             "on" if settings.stream_usage else "off",
+            settings.prices.source,
         )
 
 

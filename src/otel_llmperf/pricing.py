@@ -285,6 +285,9 @@ class PriceTable:
                     self._failure,
                 )
             self._loaded = True
+        if self._failure is None:
+            # The start-up line could only say where prices will come from; now they have a date.
+            _logger.info("otel-llmperf: prices loaded: %s", self.source)
 
     @property
     def failure(self) -> str | None:
