@@ -116,18 +116,11 @@ def _ms(values: list[float]) -> str:
     return f"{min(values) * 1000:.0f} / {statistics.median(values) * 1000:.0f}"
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Measure and print the cold-start tables; write them under bench/results/."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=15)
-    parser.add_argument("--src", default=None, help="another checkout's src directory to measure")
-    parser.add_argument("--out", default="coldstart-latest")
-    args = parser.parse_args(argv)
-    src = str(Path(args.src).resolve()) if args.src else None
-
+def measure(runs: int, src: str | None = None) -> tuple[str, dict[str, Any]]:
+    """The cold-start tables (markdown) and every figure behind them, from ``runs`` processes a row."""
     imports: dict[str, list[tuple[float, float]]] = {name: [] for name in IMPORTS}
     instrument: dict[str, list[dict[str, Any]]] = {name: [] for name in INSTRUMENT_MODES}
-    for run in range(args.runs + 1):  # the first round only writes byte code and warms caches
+    for run in range(runs + 1):  # the first round only writes byte code and warms caches
         if run == 0:
             for mode, extra in INSTRUMENT_MODES.items():
                 _instrument(mode, _env(src, extra))
@@ -144,8 +137,7 @@ def main(argv: list[str] | None = None) -> int:
         return min(w for w, _ in imports[name])
 
     lines = [
-        f"# Cold start ({time.strftime('%Y-%m-%d %H:%M')}, Python {sys.version.split()[0]}, "
-        f"{args.runs} processes per row{', src ' + Path(args.src).as_posix() if args.src else ''})",
+        "# Cold start",
         "",
         "CPU time (user + system) is the figure that machine load disturbs least; wall time beside it.",
         "",
@@ -164,12 +156,12 @@ def main(argv: list[str] | None = None) -> int:
         "| modules loaded |",
         "|---|---|---|---|",
     ]
-    for mode, runs in instrument.items():
+    for mode, measured in instrument.items():
         lines.append(
-            f"| {mode} | {_ms([r['cpu_seconds'] for r in runs])} | {_ms([r['seconds'] for r in runs])} "
-            f"| {statistics.median(r['modules'] for r in runs):.0f} |"
+            f"| {mode} | {_ms([r['cpu_seconds'] for r in measured])} | {_ms([r['seconds'] for r in measured])} "
+            f"| {statistics.median(r['modules'] for r in measured):.0f} |"
         )
-    last = {mode: runs[-1] for mode, runs in instrument.items()}
+    last = {mode: measured[-1] for mode, measured in instrument.items()}
     lines += [
         "",
         "| configuration | SDKs loaded by instrument() | other SDKs loaded after `import openai` | openai patched |",
@@ -180,14 +172,27 @@ def main(argv: list[str] | None = None) -> int:
             for mode, r in last.items()
         ),
     ]
-    report = "\n".join(lines) + "\n"
+    heading = (
+        f"Cold start ({time.strftime('%Y-%m-%d %H:%M')}, Python {sys.version.split()[0]}, "
+        f"{runs} processes per row{', src ' + Path(src).as_posix() if src else ''})"
+    )
+    report = "\n".join([f"# {heading}", *lines[1:]]) + "\n"
+    return report, {"imports": imports, "instrument": instrument}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Measure and print the cold-start tables; write them under bench/results/."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=15)
+    parser.add_argument("--src", default=None, help="another checkout's src directory to measure")
+    parser.add_argument("--out", default="coldstart-latest")
+    args = parser.parse_args(argv)
+    report, data = measure(args.runs, str(Path(args.src).resolve()) if args.src else None)
     print(report)
     results = HERE / "results"
     results.mkdir(exist_ok=True)
     (results / f"{args.out}.md").write_text(report, encoding="utf-8")
-    (results / f"{args.out}.json").write_text(
-        json.dumps({"imports": imports, "instrument": instrument}, indent=1), encoding="utf-8"
-    )
+    (results / f"{args.out}.json").write_text(json.dumps(data, indent=1), encoding="utf-8")
     return 0
 
 

@@ -29,6 +29,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+import coldstart
 from subjects import SUBJECTS, SubjectSpec
 
 HERE = Path(__file__).resolve().parent
@@ -400,6 +401,8 @@ def render(data: dict[str, Any]) -> str:
     lines += _render_budget(data.get("budget", []))
     lines += _render_attribution(data.get("attribution"))
     lines += _render_profile(data.get("profile"))
+    if data.get("coldstart_text"):
+        lines += ["", "#" + data["coldstart_text"]]  # one heading level down
     return "\n".join(lines) + "\n"
 
 
@@ -533,6 +536,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pairs", type=int, default=40, help="interleaved pairs per scenario (full run)")
     parser.add_argument("--skip-rss", action="store_true", help="skip the 100k-call memory run")
     parser.add_argument("--skip-profile", action="store_true", help="skip the cProfile and attribution runs")
+    parser.add_argument("--skip-coldstart", action="store_true", help="skip the cold-start runs (bench/coldstart.py)")
     parser.add_argument("--no-install", action="store_true", help="skip subjects whose venv is missing")
     parser.add_argument("--recreate-venvs", action="store_true", help="delete and rebuild the peer venvs")
     parser.add_argument("--out", type=Path, default=None, help="results stem (default results/latest or quick)")
@@ -630,6 +634,12 @@ def main(argv: list[str] | None = None) -> int:
     if "ours" in names and not args.skip_profile:
         report = run_worker(here, "ours", ["--mode", "attribute", *(["--quick"] if args.quick else [])], env, timeout)
         data["attribution"] = report.get("attribution") or {"error": report.get("error", "?")}
+
+    if not args.skip_coldstart:
+        # Cold start beside the per-call figures: import and instrument() in fresh interpreters.
+        print("  cold start: import otel_llmperf, instrument()", file=sys.stderr, flush=True)
+        coldstart_text, data["coldstart"] = coldstart.measure(runs=3 if args.quick else 15)
+        data["coldstart_text"] = coldstart_text
 
     data["machine"]["loadavg_end"] = _loadavg()
     data["budget"] = evaluate(data["subjects"])

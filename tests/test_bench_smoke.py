@@ -13,7 +13,8 @@ BENCH = Path(__file__).resolve().parents[1] / "bench" / "run.py"
 
 def test_bench_quick_run_measures_ours_and_the_floor(tmp_path: Path) -> None:
     stem = tmp_path / "smoke"
-    options = ["--quick", "--subjects", "ours,floor", "--skip-rss", "--skip-profile", "--out", str(stem)]
+    options = ["--quick", "--subjects", "ours,floor", "--skip-rss", "--skip-profile", "--skip-coldstart"]
+    options += ["--out", str(stem)]
     result = subprocess.run(
         [sys.executable, str(BENCH), *options],
         capture_output=True,
@@ -40,3 +41,17 @@ def test_instruction_count_child_runs_both_scenarios() -> None:
             check=False,
         )
         assert result.returncode == 0, result.stderr[-3000:]
+
+
+def test_cold_start_bench_sees_no_sdk_loaded_by_instrument() -> None:
+    sys.path.insert(0, str(BENCH.parent))
+    try:
+        import coldstart
+    finally:
+        sys.path.remove(str(BENCH.parent))
+    report, data = coldstart.measure(runs=1)
+    assert "adds **" in report
+    for mode, (run,) in data["instrument"].items():
+        assert run["sdks_by_instrument"] == [], mode
+        assert run["other_sdks_after_openai"] == [], mode
+        assert run["openai_patched"] is True, mode
