@@ -105,17 +105,10 @@ not arrive by then is dropped and counted in one warning line (README, "Shutdown
 from __future__ import annotations
 
 import importlib
-import importlib.util
 import threading
 from typing import TYPE_CHECKING, Any
 
-# What instrument() needs, loaded here so that the call only registers hooks: the core and
-# wrapt's import hooks. Exporters, the SDK, reports, the demo, SLO tooling, the doctor, price
-# data and everything that records a call load when used (the recording code with the first SDK).
-from otel_llmperf import _errors, setup, signals
-from otel_llmperf.config import load_settings
-from otel_llmperf.hooks import ProviderHooks
-from otel_llmperf.providers import catalog, hosts
+from otel_llmperf import _errors
 from otel_llmperf.version import __version__
 
 if TYPE_CHECKING:
@@ -124,6 +117,7 @@ if TYPE_CHECKING:
     from otel_llmperf.evaluation import DatasetEvaluation, Scores, evaluate_dataset, record_evaluation
     from otel_llmperf.experiments import current_variant, variant
     from otel_llmperf.feedback import Feedback, feedback_token, record_feedback
+    from otel_llmperf.hooks import ProviderHooks
     from otel_llmperf.instrumentor import LLMPerfInstrumentor, OpenAIInstrumentor
     from otel_llmperf.privacy import basic_redactor
 
@@ -196,6 +190,13 @@ def instrument(
     **options: Any,
 ) -> None:
     """Instrument every installed LLM SDK as it is imported; set up exporters unless the application has providers."""
+    import importlib.util
+
+    from otel_llmperf import setup, signals
+    from otel_llmperf.config import load_settings
+    from otel_llmperf.hooks import ProviderHooks
+    from otel_llmperf.providers import catalog, hosts
+
     with _lock:
         if _active:
             _logger.debug("otel-llmperf is already instrumented; instrument() ignored")

@@ -8,8 +8,6 @@ import threading
 from collections.abc import Callable
 from types import ModuleType
 
-from wrapt import register_post_import_hook
-
 from otel_llmperf import _errors
 
 _logger = _errors.logger("otel_llmperf")
@@ -48,6 +46,8 @@ class Watch:
             if self.cancelled:
                 return
             self._pending.append((name, fired))
+        from wrapt import register_post_import_hook
+
         register_post_import_hook(fired, name)
 
     def cancel(self) -> None:
