@@ -317,3 +317,73 @@ def test_real_prometheus_stores_exemplars_whose_traces_were_exported(
     traces = {exemplar["labels"]["trace_id"] for series in found for exemplar in series["exemplars"]}
     assert traces, f"no exemplars stored; log:\n{server.log_path.read_text()[-2000:]}"
     assert traces <= exported
+
+
+@pytest.mark.prometheus
+def test_real_prometheus_scraping_the_demo_keeps_exemplars_of_the_traces_it_exported(tmp_path: Path) -> None:
+    """As a user runs it: the demo exports traces over OTLP and serves metrics; Prometheus links the two."""
+    import urllib.parse
+
+    import yaml
+
+    from otlp_receiver import http_receiver
+    from stack import Process, binary, free_port
+
+    prometheus = binary("prometheus")
+    metrics_port, port = free_port(), free_port()
+    config = {
+        "global": {"scrape_interval": "1s"},
+        "scrape_configs": [{"job_name": "demo", "static_configs": [{"targets": [f"127.0.0.1:{metrics_port}"]}]}],
+    }
+    (tmp_path / "prometheus.yml").write_text(yaml.safe_dump(config))
+    with http_receiver() as (url, received):
+        env = {key: value for key, value in os.environ.items() if not key.startswith("OTEL_")}
+        env.update(
+            OTEL_EXPORTER_OTLP_ENDPOINT=url,
+            OTEL_TRACES_EXPORTER="otlp",
+            OTEL_METRICS_EXPORTER="prometheus",
+            OTEL_LOGS_EXPORTER="none",
+            OTEL_BSP_SCHEDULE_DELAY="200",  # spans reach the receiver within a fraction of a second
+        )
+        argv = [sys.executable, "-m", "otel_llmperf.cli", "demo", "--rps", "20", "--duration", "120"]
+        demo = Process([*argv, "--metrics-port", str(metrics_port)], tmp_path / "demo.log", env=env)
+        server = Process(
+            [
+                prometheus,
+                f"--config.file={tmp_path / 'prometheus.yml'}",
+                f"--storage.tsdb.path={tmp_path / 'tsdb'}",
+                f"--web.listen-address=127.0.0.1:{port}",
+                "--enable-feature=exemplar-storage",
+            ],
+            tmp_path / "prometheus.log",
+        )
+        found: list[dict[str, Any]] = []
+        try:
+            demo.wait_ready(f"http://127.0.0.1:{metrics_port}/metrics", timeout=60)
+            server.wait_ready(f"http://127.0.0.1:{port}/-/ready")
+            query = urllib.parse.urlencode(
+                {
+                    "query": "gen_ai_client_operation_duration_seconds_bucket",
+                    "start": time.time() - 600,
+                    "end": time.time() + 600,
+                }
+            )
+            deadline = time.monotonic() + 60
+            while len({e["labels"]["trace_id"] for s in found for e in s["exemplars"]}) < 3:
+                if time.monotonic() > deadline:
+                    break
+                time.sleep(1)
+                with urllib.request.urlopen(
+                    f"http://127.0.0.1:{port}/api/v1/query_exemplars?{query}", timeout=10
+                ) as response:
+                    found = json.loads(response.read())["data"]
+            time.sleep(2)  # the spans behind those exemplars ended before them: let their export land
+        finally:
+            server.stop()
+            demo.stop()
+        exported = {span.trace_id.hex() for span in received.spans()}
+    traces = {exemplar["labels"]["trace_id"] for series in found for exemplar in series["exemplars"]}
+    assert len(traces) >= 3, f"exemplars: {found}; demo log:\n{(tmp_path / 'demo.log').read_text()[-2000:]}"
+    assert traces <= exported
+    models = {series["seriesLabels"].get("gen_ai_request_model") for series in found}
+    assert len(models) >= 2  # the demo's traffic spans several models, each linked to its traces
