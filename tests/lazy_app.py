@@ -92,6 +92,8 @@ def main() -> None:
         result["after_instrument"] = loaded()
         result["pools_after_instrument"] = "multiprocessing.pool" in sys.modules
         result["prices_after_instrument"] = "genai_prices" in sys.modules
+        # wrapt (and the asyncio it imports) loads with the first SDK, not with instrument().
+        result["wrapt_after_instrument"] = sorted(m for m in ("wrapt", "asyncio") if m in sys.modules)
         result["layers"] = {sdk: use(sdk) for sdk in SDKS}
         result["prices_after_imports"] = "genai_prices" in sys.modules
     elif scenario in ("openai-before", "openai-after"):
@@ -116,6 +118,17 @@ def main() -> None:
         result["layers_openai_imported_later"] = use("openai")
         otel_llmperf.uninstrument()
         result["layers_after_second_uninstrument"] = {sdk: layers(sdk) for sdk in ("anthropic", "openai")}
+    elif scenario == "held-hooks-taken-back":
+        from otel_llmperf import import_hooks
+
+        otel_llmperf.instrument(tracer_provider=tracer_provider, meter_provider=meter_provider)
+        result["held_while_instrumented"] = sorted(import_hooks._waiting)
+        result["finder_while_instrumented"] = any(isinstance(f, import_hooks._HandOver) for f in sys.meta_path)
+        otel_llmperf.uninstrument()
+        result["held_after_uninstrument"] = sorted(import_hooks._waiting)
+        result["finder_after_uninstrument"] = any(isinstance(f, import_hooks._HandOver) for f in sys.meta_path)
+        result["wrapt_loaded"] = "wrapt" in sys.modules
+        result["layers_after_uninstrument"] = use("anthropic")
     elif scenario == "concurrent-imports":
         otel_llmperf.instrument(tracer_provider=tracer_provider, meter_provider=meter_provider)
         barrier = threading.Barrier(8)

@@ -42,6 +42,7 @@ def test_instrument_loads_no_sdk_and_patches_each_one_as_it_is_imported() -> Non
     assert seen["pools_after_instrument"] is False  # variant propagation waits for the pool module too
     # The price data loads with the first SDK (which the first call then finds ready), not before.
     assert (seen["prices_after_instrument"], seen["prices_after_imports"]) == (False, True)
+    assert seen["wrapt_after_instrument"] == []
     assert seen["layers"] == dict.fromkeys(seen["layers"], 1)  # each patched once, when imported
     assert sorted(seen["layers"]) == SIX
     assert "Traceback" not in stderr
@@ -68,6 +69,16 @@ def test_uninstrument_takes_back_hooks_that_have_not_fired_and_instrumenting_aga
     assert seen["layers_instrumented_again"] == 1  # already imported: patched at once, once
     assert seen["layers_openai_imported_later"] == 1
     assert seen["layers_after_second_uninstrument"] == {"anthropic": 0, "openai": 0}
+
+
+def test_uninstrument_takes_back_hooks_held_before_wrapt_is_loaded() -> None:
+    seen, _ = run_app("held-hooks-taken-back")
+    assert {"openai", "anthropic", "cohere", "multiprocessing.pool"} <= set(seen["held_while_instrumented"])
+    assert seen["finder_while_instrumented"] is True
+    assert seen["held_after_uninstrument"] == []
+    assert seen["finder_after_uninstrument"] is False  # nothing of ours left in sys.meta_path
+    assert seen["wrapt_loaded"] is False
+    assert seen["layers_after_uninstrument"] == 0
 
 
 def test_threads_importing_sdks_at_once_each_get_them_patched_exactly_once() -> None:

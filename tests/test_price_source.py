@@ -243,7 +243,7 @@ print("genai_prices" in sys.modules, table.source)
     done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     before, after = done.stdout.splitlines()
-    assert before.startswith("False genai-prices ") and before.endswith("(bundled data, loads on first use)")
+    assert before.startswith("False genai-prices") and before.endswith("(bundled data, loads on first use)")
     dated = (
         r"True genai-prices \S+ \(bundled data, newest price \d{4}-\d{2}-\d{2}\) \+ fallback prices.json \(2025-12-01\)"
     )

@@ -105,10 +105,19 @@ not arrive by then is dropped and counted in one warning line (README, "Shutdown
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import threading
 from typing import TYPE_CHECKING, Any
 
+# Settings and the import hooks load here, with none of OpenTelemetry's API: instrument() then
+# reads the environment and registers hooks. The rest loads when used: feedback and variants
+# with instrument() or their first use, exporters and the SDK when instrument() builds them,
+# wrapt and the code that records calls with the first SDK the application imports, then price
+# data; reports, the demo, SLO tooling and the doctor when run.
 from otel_llmperf import _errors
+from otel_llmperf.config import load_settings
+from otel_llmperf.hooks import ProviderHooks
+from otel_llmperf.providers import catalog
 from otel_llmperf.version import __version__
 
 if TYPE_CHECKING:
@@ -117,7 +126,6 @@ if TYPE_CHECKING:
     from otel_llmperf.evaluation import DatasetEvaluation, Scores, evaluate_dataset, record_evaluation
     from otel_llmperf.experiments import current_variant, variant
     from otel_llmperf.feedback import Feedback, feedback_token, record_feedback
-    from otel_llmperf.hooks import ProviderHooks
     from otel_llmperf.instrumentor import LLMPerfInstrumentor, OpenAIInstrumentor
     from otel_llmperf.privacy import basic_redactor
 
@@ -190,12 +198,8 @@ def instrument(
     **options: Any,
 ) -> None:
     """Instrument every installed LLM SDK as it is imported; set up exporters unless the application has providers."""
-    import importlib.util
-
     from otel_llmperf import setup, signals
-    from otel_llmperf.config import load_settings
-    from otel_llmperf.hooks import ProviderHooks
-    from otel_llmperf.providers import catalog, hosts
+    from otel_llmperf.providers import hosts
 
     with _lock:
         if _active:

@@ -23,8 +23,6 @@ from contextvars import ContextVar
 from types import ModuleType, TracebackType
 from typing import Any, TypeVar, cast
 
-from wrapt import wrap_function_wrapper
-
 from otel_llmperf.import_hooks import Watch
 from otel_llmperf.labels import OVERFLOW, VARIANTS, check_label
 
@@ -180,14 +178,22 @@ _POOLS: tuple[tuple[str, str, tuple[tuple[str, Any], ...]], ...] = (
 
 
 def _wrap(owner: Any, methods: tuple[tuple[str, Any], ...], watch: Watch | None) -> None:
+    # Plain functions, not wrapt wrappers: instrument() must not import wrapt for these.
     with _patch_lock:
         if watch is not _watch:
             return  # propagation was stopped before the module was imported
         for name, wrapper in methods:
             # ThreadPool inherits most of these from Pool: None means "delete ours to undo".
             original = vars(owner).get(name)
-            wrap_function_wrapper(owner, name, wrapper)
+            setattr(owner, name, _patched_method(getattr(owner, name), wrapper))
             _patched.append((owner, name, original))
+
+
+def _patched_method(target: Callable[..., Any], wrapper: Callable[..., Any]) -> Callable[..., Any]:
+    def method(self: Any, *args: Any, **kwargs: Any) -> Any:
+        return wrapper(target.__get__(self), self, args, kwargs)
+
+    return functools.update_wrapper(method, target)
 
 
 def _wrap_when_imported(watch: Watch, cls: str, methods: tuple[tuple[str, Any], ...], module: ModuleType) -> None:

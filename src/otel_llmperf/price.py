@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from otel_llmperf.providers.base import Usage
+if TYPE_CHECKING:
+    from otel_llmperf.providers.base import Usage
 
 _PER_TOKEN = 1e-6  # prices in files and in genai-prices are per million tokens
 _FOREVER = math.inf

@@ -23,18 +23,20 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
 import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from functools import cache
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from otel_llmperf import _errors
 from otel_llmperf.price import _FOREVER, _PER_TOKEN, Price, Rates
-from otel_llmperf.providers.base import Usage
+
+if TYPE_CHECKING:
+    from otel_llmperf.providers.base import Usage
 
 _logger = _errors.logger("otel_llmperf")
 
@@ -170,8 +172,10 @@ def parse_document(document: Any, where: str) -> PriceDocument:
     )
 
 
-def read_document(path: str | Path) -> PriceDocument:
+def read_document(path: str | os.PathLike[str]) -> PriceDocument:
     """Read a JSON (or, by extension, YAML) price file."""
+    from pathlib import Path  # only for a user's price file
+
     file = Path(path).expanduser()
     text = file.read_text(encoding="utf-8")
     if file.suffix.lower() in (".yaml", ".yml"):
@@ -302,7 +306,8 @@ class PriceTable:
         elif self._failure is not None:
             described = f"no bundled prices (genai-prices failed to load: {self._failure})"
         elif self._source is None:
-            described = f"genai-prices {_installed_version()} (bundled data, loads on first use)"
+            # No version yet: reading package metadata costs instrument() ~15 ms; the load says it.
+            described = "genai-prices (bundled data, loads on first use)"
         else:
             if self._described is None:
                 newest = self._source.newest_price_date()
@@ -389,15 +394,6 @@ def fallback_document() -> PriceDocument:
     except Exception as error:  # a broken install must not stop the application
         _logger.warning("otel-llmperf: the fallback price table could not be read (%s)", error)
         return PriceDocument({}, {})
-
-
-def _installed_version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("genai-prices")
-    except PackageNotFoundError:
-        return "(not installed)"
 
 
 def build_table(documents: list[PriceDocument], bundled: bool = True) -> PriceTable:

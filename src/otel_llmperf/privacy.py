@@ -11,8 +11,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import re
 from collections.abc import Callable
@@ -147,4 +145,7 @@ def hash_user_id(user_id: Any, key: bytes | None) -> str | None:
     """HMAC-SHA256 of a user id under ``key`` (hex); ``None`` without a key or an id: never the raw id."""
     if key is None or user_id is None or user_id == "":
         return None
+    import hashlib  # here, not at import: loading OpenSSL's hashes costs instrument() ~3 ms
+    import hmac
+
     return hmac.new(key, str(user_id).encode("utf-8"), hashlib.sha256).hexdigest()

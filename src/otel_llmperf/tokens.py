@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
-import hmac
 import json
 import re
 import time
@@ -43,6 +41,9 @@ def _unb64(text: str) -> bytes:
 
 
 def _sign(secret: bytes, payload: str) -> str:
+    import hashlib  # here, not at import: loading OpenSSL's hashes costs instrument() ~3 ms
+    import hmac
+
     return _b64(hmac.new(secret, payload.encode("ascii"), hashlib.sha256).digest()[:_SIGNATURE_BYTES])
 
 
@@ -96,6 +97,8 @@ def verify(token: object, secret: bytes | None, ttl: float, now: float | None = 
     if secret is not None:
         if not signature:
             raise InvalidFeedbackToken("token is not signed, and this process requires signed tokens")
+        import hmac
+
         if not hmac.compare_digest(signature, _sign(secret, payload)):
             raise InvalidFeedbackToken("token signature does not match: forged, altered or signed with another secret")
     try:
