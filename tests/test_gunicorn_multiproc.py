@@ -158,10 +158,12 @@ def fixture_gunicorn(
 
 
 @pytest.mark.parametrize(
-    "gunicorn", [["--max-requests", "4", "--max-requests-jitter", "4"]], indirect=True, ids=["max-requests"]
+    "gunicorn", [["--max-requests", "4", "--max-requests-jitter", "2"]], indirect=True, ids=["max-requests"]
 )
 def test_one_endpoint_sums_every_worker_through_restarts_and_kills(gunicorn: Gunicorn) -> None:
-    gunicorn.call(20)  # --max-requests 4-8: workers retire and respawn meanwhile
+    # A worker serves 4 to 6 requests, so 25 need at least 5 worker processes where 4 run at once:
+    # workers retire and respawn meanwhile, whatever the balancing.
+    gunicorn.call(25)
     assert gunicorn.settled() == pytest.approx(gunicorn.expected())
     assert "Autorestarting worker" in gunicorn.process.log_path.read_text()
 
