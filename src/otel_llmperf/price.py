@@ -8,6 +8,7 @@ Kept apart from :mod:`otel_llmperf.pricing` (the table) so that :mod:`otel_llmpe
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -80,3 +81,23 @@ class Price:
             + reasoning * rates.reasoning
             + self.per_call
         )
+
+
+# Dotted prefixes that are a vendor or a region, never part of a model name: letters only.
+_DOTTED_PREFIX = re.compile(r"^[a-z][a-z-]*\.")
+
+
+def candidates(model: str) -> list[str]:
+    """The names a model is looked up by, most specific first."""
+    name = model.strip().lower()
+    found = [name]
+    if "/" in name:
+        name = name.rsplit("/", 1)[1]
+        found.append(name)
+    for _ in range(3):  # us.anthropic.claude-... → anthropic.claude-... → claude-...
+        stripped = _DOTTED_PREFIX.sub("", name, count=1)
+        if stripped == name or not stripped:
+            break
+        name = stripped
+        found.append(name)
+    return found

@@ -25,7 +25,7 @@ from importlib.metadata import version
 from genai_prices import data_snapshot, types
 from genai_prices.data import providers as bundled_providers
 
-from otel_llmperf.price import Price, Rates
+from otel_llmperf.price import Price, Rates, candidates
 
 _PER_MILLION = 1e-6
 _PER_THOUSAND = 1e-3
@@ -58,22 +58,12 @@ PROVIDER_IDS: dict[str, str] = {
 # A trailing part that only names a version of a model: a date or release number of two or more
 # digits, v1 / v1:0 / v3.0, latest, preview, exp. Tried only when the name as given is unknown.
 _VERSION_TAIL = re.compile(r"[-@:](?:\d{2,}|v\d+(?:[.:]\d+)*|latest|preview|exp)$")
-_DOTTED_PREFIX = re.compile(r"^[a-z][a-z-]*\.")
 
 
 def names(model: str) -> list[str]:
     """The names a model is looked up by, the name as given first, then without path, prefixes, versions."""
-    name = model.strip().lower()
-    found = [name]
-    if "/" in name:
-        name = name.rsplit("/", 1)[1]
-        found.append(name)
-    for _ in range(3):  # us.anthropic.claude-... → anthropic.claude-... → claude-...
-        stripped = _DOTTED_PREFIX.sub("", name, count=1)
-        if stripped == name or not stripped:
-            break
-        name = stripped
-        found.append(name)
+    found = candidates(model)
+    name = found[-1]
     for _ in range(3):  # mistral-small-2503 → mistral-small; gemini-x-preview-05-20 → gemini-x-preview
         stripped = _VERSION_TAIL.sub("", name)
         if stripped == name or not stripped:

@@ -33,7 +33,7 @@ from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from otel_llmperf import _errors
-from otel_llmperf.price import _FOREVER, _PER_TOKEN, Price, Rates
+from otel_llmperf.price import _FOREVER, _PER_TOKEN, Price, Rates, candidates
 
 if TYPE_CHECKING:
     from otel_llmperf.providers.base import Usage
@@ -42,8 +42,6 @@ _logger = _errors.logger("otel_llmperf")
 
 # A remainder that only names a version of the same model: a date, a number, v1, latest, a preview.
 _VERSION_SUFFIX = re.compile(r"[-@:](?:\d|v\d|latest|preview|exp)")
-# Dotted prefixes that are a vendor or a region, never part of a model name: letters only.
-_DOTTED_PREFIX = re.compile(r"^[a-z][a-z-]*\.")
 _MAX_REMEMBERED = 1024  # distinct model names whose lookup result is kept
 # Longer names are cut before lookup and before being remembered: no price-table name is this
 # long, and a client sending megabyte model names must not make the cache hold megabytes.
@@ -185,22 +183,6 @@ def read_document(path: str | os.PathLike[str]) -> PriceDocument:
     else:
         data = json.loads(text)
     return parse_document(data, str(file.name))
-
-
-def candidates(model: str) -> list[str]:
-    """The names a model is looked up by, most specific first."""
-    name = model.strip().lower()
-    found = [name]
-    if "/" in name:
-        name = name.rsplit("/", 1)[1]
-        found.append(name)
-    for _ in range(3):  # us.anthropic.claude-... → anthropic.claude-... → claude-...
-        stripped = _DOTTED_PREFIX.sub("", name, count=1)
-        if stripped == name or not stripped:
-            break
-        name = stripped
-        found.append(name)
-    return found
 
 
 def _match(table: Mapping[str, Price], names: list[str]) -> Price | None:
