@@ -16,7 +16,7 @@ from typing import Any
 from opentelemetry.sdk._logs.export import BatchLogRecordProcessor, LogRecordExporter
 from opentelemetry.sdk.metrics.export import MetricExporter, MetricExportResult, MetricsData
 from opentelemetry.sdk.trace import ReadableSpan
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 
 from otel_llmperf.tally import Tally
 
@@ -37,31 +37,10 @@ def _export(tally: Tally, count: int, export: Any, *args: Any, **kwargs: Any) ->
         tally.settled(count, delivered)
 
 
-class CountingSpanExporter(SpanExporter):
-    """A span exporter that counts what it delivered into ``tally``."""
+class _CountingBatches:
+    """Spans and events alike: export a batch through the wrapped exporter, counting the outcome."""
 
-    def __init__(self, exporter: SpanExporter, tally: Tally) -> None:
-        self._exporter = exporter
-        self._tally = tally
-
-    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
-        """Export through the wrapped exporter, counting the outcome."""
-        result: SpanExportResult = _export(self._tally, len(spans), self._exporter.export, spans)
-        return result
-
-    def shutdown(self) -> None:
-        """Shut the wrapped exporter down (once)."""
-        self._tally.stop()
-
-    def force_flush(self, timeout_millis: int = 30000) -> bool:
-        """The wrapped exporter's force_flush."""
-        return self._exporter.force_flush(timeout_millis)
-
-
-class CountingLogExporter(LogRecordExporter):
-    """A log record (event) exporter that counts what it delivered into ``tally``."""
-
-    def __init__(self, exporter: LogRecordExporter, tally: Tally) -> None:
+    def __init__(self, exporter: Any, tally: Tally) -> None:
         self._exporter = exporter
         self._tally = tally
 
@@ -75,7 +54,16 @@ class CountingLogExporter(LogRecordExporter):
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         """The wrapped exporter's force_flush."""
-        return self._exporter.force_flush(timeout_millis)
+        result: bool = self._exporter.force_flush(timeout_millis)
+        return result
+
+
+class CountingSpanExporter(_CountingBatches, SpanExporter):
+    """A span exporter that counts what it delivered into ``tally``."""
+
+
+class CountingLogExporter(_CountingBatches, LogRecordExporter):
+    """A log record (event) exporter that counts what it delivered into ``tally``."""
 
 
 class CountingMetricExporter(MetricExporter):
