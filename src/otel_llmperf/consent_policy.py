@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import functools
 import inspect
+import threading
+import weakref
 from collections.abc import Callable
 from contextvars import ContextVar
 from types import TracebackType
@@ -36,7 +38,11 @@ _F = TypeVar("_F", bound=Callable[..., Any])
 CONSENT: ContextVar[bool | None] = ContextVar("otel_llmperf_consent", default=None)
 _OUTER: ContextVar[tuple[bool | None, ...]] = ContextVar("otel_llmperf_outer_consents", default=())
 
-_ASKING = "the consent callable (no consent assumed for the call)"
+_logger = _errors.logger("otel_llmperf")
+# Callables already warned about: one warning line per callable, whatever it keeps doing.
+_warned: weakref.WeakSet[Any] = weakref.WeakSet()
+_warned_ids: set[int] = set()
+_warned_lock = threading.Lock()
 
 
 def explicit() -> bool | None:
@@ -54,12 +60,31 @@ def decide(ask: Callable[[], Any] | None, default: bool) -> bool:
     try:
         answer = ask()
     except Exception as error:
-        _errors.report(_ASKING, error)
+        _warn_once(ask, f"raised {type(error).__name__}: {error}", error)
         return False
     if not isinstance(answer, bool):
-        _errors.report(_ASKING, TypeError(f"it returned {type(answer).__name__}, not a bool"))
+        _warn_once(ask, f"returned {short_repr(answer)}: it returned {type(answer).__name__}, not a bool", None)
         return False
     return answer
+
+
+def _warn_once(ask: Callable[[], Any], what: str, error: Exception | None) -> None:
+    with _warned_lock:
+        try:
+            if ask in _warned:
+                return
+            _warned.add(ask)
+        except TypeError:  # not weak-referenceable: remembered by id (never freed: the application's own)
+            if id(ask) in _warned_ids:
+                return
+            _warned_ids.add(id(ask))
+    _logger.warning(
+        "the consent callable %s %s; no consent assumed for the call (its content, comments and user "
+        "hash are not exported; warned once per callable)",
+        getattr(ask, "__qualname__", None) or short_repr(ask),
+        what,
+        exc_info=error,
+    )
 
 
 def decide_later(recorded: bool | None, ask: Callable[[], Any] | None, default: bool) -> bool:
