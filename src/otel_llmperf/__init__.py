@@ -54,6 +54,9 @@ Trust signals, next to the latency metrics and with the same model/provider/vari
     otel_llmperf.evaluate_dataset("intent", pairs, classes=["a", "b", "c"], model="gpt-4o-mini")
     with otel_llmperf.variant("b"):                                     # A/B: llmperf.variant="b"
         ...
+    with otel_llmperf.consent(False):                                   # no content, comment, user hash
+        ...
+    otel_llmperf.on_feedback(callback)                                  # callback(FeedbackEvent) per record
 
 Bad input to these raises :class:`FeedbackError` (a ``ValueError``) naming the field.
 
@@ -81,6 +84,7 @@ OTEL_PYTHON_LLMPERF_FEEDBACK_MAX_CALLS                  feedback_max_calls      
 OTEL_PYTHON_LLMPERF_FEEDBACK_RETENTION                  feedback_retention              3600 s
 OTEL_PYTHON_LLMPERF_USER_ID_KEY                         user_id_key                     unset: user ids dropped
 OTEL_PYTHON_LLMPERF_REDACTOR                            redact                          none (``basic`` ships)
+OTEL_PYTHON_LLMPERF_CONSENT_DEFAULT                     consent_default                 true
 OTEL_PYTHON_LLMPERF_LOG_CALLS                           log_calls                       false
 OTEL_PYTHON_LLMPERF_SDK_SPANS                           sdk_spans                       false
 OTEL_PYTHON_LLMPERF_SHUTDOWN_TIMEOUT                    shutdown_timeout                2 s (0 … 600)
@@ -96,6 +100,8 @@ OTEL_PYTHON_LLMPERF_PROMETHEUS_MULTIPROC_DIR            prometheus_multiproc_dir
 OTEL_PYTHON_LLMPERF_PROMETHEUS_MULTIPROC_INTERVAL       prometheus_multiproc_interval   1000 ms
 OTEL_PYTHON_DISABLED_INSTRUMENTATIONS                   disabled_instrumentations       none
 ======================================================= =============================== ===================
+``consent=`` (keyword only) takes a callable with no argument, asked once per call whether its
+user consented; see :mod:`otel_llmperf.consent_policy` and the README's privacy model.
 If the application already installed OpenTelemetry SDK providers, they are used and no
 exporter is created; ``tracer_provider=`` / ``meter_provider=`` pass providers explicitly.
 Providers otel-llmperf builds flush at exit, all at once, within the shutdown timeout; what did
@@ -122,10 +128,12 @@ from otel_llmperf.version import __version__
 
 if TYPE_CHECKING:
     from otel_llmperf.calllog import JsonFormatter
+    from otel_llmperf.consent_policy import consent
     from otel_llmperf.errors import FeedbackError, InvalidFeedbackToken
     from otel_llmperf.evaluation import DatasetEvaluation, Scores, evaluate_dataset, record_evaluation
     from otel_llmperf.experiments import current_variant, variant
     from otel_llmperf.feedback import Feedback, feedback_token, record_feedback
+    from otel_llmperf.feedback_events import FeedbackEvent, Subscription, on_feedback
     from otel_llmperf.instrumentor import LLMPerfInstrumentor, OpenAIInstrumentor
     from otel_llmperf.privacy import basic_redactor
 
@@ -133,17 +141,21 @@ __all__ = [
     "DatasetEvaluation",
     "Feedback",
     "FeedbackError",
+    "FeedbackEvent",
     "InvalidFeedbackToken",
     "JsonFormatter",
     "LLMPerfInstrumentor",
     "OpenAIInstrumentor",
     "Scores",
+    "Subscription",
     "__version__",
     "basic_redactor",
+    "consent",
     "current_variant",
     "evaluate_dataset",
     "feedback_token",
     "instrument",
+    "on_feedback",
     "record_evaluation",
     "record_feedback",
     "uninstrument",
@@ -165,6 +177,10 @@ _LAZY = {
     "Feedback": "feedback",
     "feedback_token": "feedback",
     "record_feedback": "feedback",
+    "FeedbackEvent": "feedback_events",
+    "Subscription": "feedback_events",
+    "on_feedback": "feedback_events",
+    "consent": "consent_policy",
     "LLMPerfInstrumentor": "instrumentor",
     "OpenAIInstrumentor": "instrumentor",
     "basic_redactor": "privacy",

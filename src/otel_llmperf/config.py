@@ -13,7 +13,7 @@ import os
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from opentelemetry.environment_variables import OTEL_LOGS_EXPORTER, OTEL_METRICS_EXPORTER, OTEL_TRACES_EXPORTER
 from opentelemetry.instrumentation.environment_variables import OTEL_PYTHON_DISABLED_INSTRUMENTATIONS
@@ -64,6 +64,7 @@ from opentelemetry.sdk.environment_variables import (
 from otel_llmperf import _errors
 from otel_llmperf.environment_variables import (
     OTEL_PYTHON_LLMPERF_CHUNK_METRICS,
+    OTEL_PYTHON_LLMPERF_CONSENT_DEFAULT,
     OTEL_PYTHON_LLMPERF_CONTENT_MAX_LENGTH,
     OTEL_PYTHON_LLMPERF_FEEDBACK_MAX_CALLS,
     OTEL_PYTHON_LLMPERF_FEEDBACK_RETENTION,
@@ -141,6 +142,9 @@ class Settings:
     user_id_key: bytes | None = field(default=None, repr=False)
     redact: Callable[[str], str] | None = None
     redactor_failed: bool = False  # a redactor was asked for but could not be loaded: capture nothing
+    # Per-call consent (see otel_llmperf.consent_policy): the application's callable, and the decision without one.
+    consent: Callable[[], Any] | None = field(default=None, repr=False)
+    consent_default: bool = True
     log_calls: bool = False
     # Seconds the providers otel-llmperf built may take to flush at exit (or setup.shutdown()).
     shutdown_timeout: float = DEFAULT_SHUTDOWN_TIMEOUT
@@ -334,6 +338,19 @@ def resolve_redactor(given: Any, name: str | None) -> tuple[Callable[[str], str]
     return hook, False
 
 
+def parse_consent(given: Any) -> Callable[[], Any] | None:
+    """The ``consent=`` keyword: a callable taking no argument; anything else warns and is ignored."""
+    if given is None:
+        return None
+    if callable(given):
+        return cast(Callable[[], Any], given)
+    _logger.warning(
+        "consent=%s is not a callable returning True/False; using none (the default decision applies)",
+        _as_text(given)[:100],
+    )
+    return None
+
+
 def _default_metrics_exporter(environ: Mapping[str, str]) -> tuple[str, ...]:
     configured = _env(environ, OTEL_EXPORTER_OTLP_ENDPOINT) or _env(environ, OTEL_EXPORTER_OTLP_METRICS_ENDPOINT)
     return ("prometheus", "otlp") if configured else ("prometheus",)
@@ -367,6 +384,8 @@ _KWARGS = frozenset(
         "feedback_retention",
         "user_id_key",
         "redact",
+        "consent",
+        "consent_default",
         "log_calls",
         "shutdown_timeout",
         "prices",
@@ -398,6 +417,7 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) ->
         )
     redact_given = overrides.pop("redact", None)
     prices_given = overrides.pop("prices", None)
+    consent_given = parse_consent(overrides.pop("consent", None))
     kw = {key: _as_text(value) for key, value in overrides.items() if value is not None}
 
     def source(key: str, var: str) -> tuple[str, str | None]:
@@ -485,6 +505,8 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) ->
         user_id_key=_secret(source("user_id_key", OTEL_PYTHON_LLMPERF_USER_ID_KEY)[1]),
         redact=redact,
         redactor_failed=redactor_failed,
+        consent=consent_given,
+        consent_default=parse_bool(*source("consent_default", OTEL_PYTHON_LLMPERF_CONSENT_DEFAULT), True),
         log_calls=parse_bool(*source("log_calls", OTEL_PYTHON_LLMPERF_LOG_CALLS), False),
         shutdown_timeout=parse_seconds(
             *source("shutdown_timeout", OTEL_PYTHON_LLMPERF_SHUTDOWN_TIMEOUT),

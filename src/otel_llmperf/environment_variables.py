@@ -135,6 +135,16 @@ Key of the HMAC-SHA256 that turns user identifiers into ``user.hash``. Without i
 identifiers are dropped, never exported. Keyword: ``user_id_key``.
 """
 
+OTEL_PYTHON_LLMPERF_CONSENT_DEFAULT = "OTEL_PYTHON_LLMPERF_CONSENT_DEFAULT"
+"""
+.. envvar:: OTEL_PYTHON_LLMPERF_CONSENT_DEFAULT
+
+The consent decision of a call made outside every ``otel_llmperf.consent()`` block when the
+application gives no ``consent=`` callable. ``true`` (the default) exports what content capture
+and the user-id key allow; ``false`` exports a call's content, feedback comments and user hash
+only inside ``consent(True)`` or when the callable says so (opt-in). Keyword: ``consent_default``.
+"""
+
 OTEL_PYTHON_LLMPERF_REDACTOR = "OTEL_PYTHON_LLMPERF_REDACTOR"
 """
 .. envvar:: OTEL_PYTHON_LLMPERF_REDACTOR

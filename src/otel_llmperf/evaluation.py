@@ -24,7 +24,7 @@ from typing import Any
 from opentelemetry.semconv._incubating.attributes.gen_ai_attributes import GEN_AI_EVALUATION_NAME
 from opentelemetry.trace import SpanContext
 
-from otel_llmperf import _errors, labels, signals
+from otel_llmperf import _errors, feedback_events, labels, signals
 from otel_llmperf.attributes import LLMPERF_EVALUATION_CLASS, LLMPERF_EVALUATION_OUTCOME
 from otel_llmperf.errors import FeedbackError
 from otel_llmperf.labels import check_label, check_optional_text, short_repr
@@ -224,6 +224,8 @@ def record_evaluation(
     totals = _tally([(predicted, expected)], positive, declared)[1] if has_outcome else {}
     label = ("correct" if predicted == expected else "incorrect") if has_outcome else None
     name = labels.EVALUATION_NAMES.admit(name)
+    listening = feedback_events.listening()
+    allowed = signals.consented(current, judged) if explanation or listening else True
     # Metrics and the event are separate places: a broken meter must not cost the event, nor the reverse.
     try:
         if value is not None:
@@ -233,9 +235,22 @@ def record_evaluation(
     except Exception as error:
         _errors.METRICS.caught(error)
     try:
-        signals.emit_evaluation_event(current, judged, name, value, label, explanation, {})
+        signals.emit_evaluation_event(current, judged, name, value, label, explanation, {}, None, allowed)
     except Exception as error:
         _errors.EVENTS.caught(error)
+    if listening:
+        feedback_events.publish(
+            judged,
+            judged.attributes(),
+            kind="evaluation",
+            name=name,
+            evaluation=name,
+            score=value,
+            label=label,
+            consented=allowed,
+            comment=explanation,
+            user_hash=None,
+        )
     return _summed(totals)
 
 

@@ -10,7 +10,8 @@ which outlive the ``variant()`` block that happened to start them, take no varia
 ``executor.map``, ``loop.run_in_executor`` and ``asyncio.to_thread`` all submit through
 ``ThreadPoolExecutor.submit``; ``multiprocessing.pool.ThreadPool`` tasks (``apply``, ``map``,
 ``imap``, ``starmap`` and their async forms) carry it the same way. A process pool's tasks carry
-none: the variant stays in the process that set it.
+none: the variant stays in the process that set it. The consent decision of
+``otel_llmperf.consent()`` travels the same way, with the variant.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from contextvars import ContextVar
 from types import ModuleType, TracebackType
 from typing import Any, TypeVar, cast
 
+from otel_llmperf.consent_policy import CONSENT
 from otel_llmperf.import_hooks import Watch
 from otel_llmperf.labels import OVERFLOW, VARIANTS, check_label
 
@@ -31,6 +33,9 @@ _F = TypeVar("_F", bound=Callable[..., Any])
 _CURRENT: ContextVar[str | None] = ContextVar("otel_llmperf_variant", default=None)
 _OUTER: ContextVar[tuple[str | None, ...]] = ContextVar("otel_llmperf_outer_variants", default=())
 _default: str | None = None
+# What a thread or pool task takes from the code that started it: the variant and the consent decision.
+_CARRIED: tuple[ContextVar[Any], ...] = (_CURRENT, CONSENT)
+_NOTHING: tuple[tuple[ContextVar[Any], Any], ...] = tuple((var, None) for var in _CARRIED)
 # Shared with feedback tokens and evaluations: one cap per label key.
 _names = VARIANTS
 
@@ -105,50 +110,46 @@ class variant:
         return cast(_F, run)
 
 
-def _carry(value: str | None, function: Callable[..., Any]) -> Callable[..., Any]:
+def _carried() -> tuple[tuple[ContextVar[Any], Any], ...]:
+    return tuple((var, var.get()) for var in _CARRIED)
+
+
+def _carry(values: tuple[tuple[ContextVar[Any], Any], ...], function: Callable[..., Any]) -> Callable[..., Any]:
     # No functools.wraps: every executor task goes through here, and it would cost more than
     # the rest of this wrapper; executors and Thread.run never read a task's name.
     def with_variant(*args: Any, **kwargs: Any) -> Any:
-        token = _CURRENT.set(value)
+        tokens = [var.set(value) for var, value in values]
         try:
             return function(*args, **kwargs)
         finally:
-            _CURRENT.reset(token)
+            for (var, _), token in zip(reversed(values), reversed(tokens), strict=True):
+                var.reset(token)
 
     return with_variant
 
 
 def _thread_start(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-    value = _CURRENT.get()
-    if value is not None:
+    values = _carried()
+    if values != _NOTHING:
         # Per instance, so Thread subclasses that override run() are covered too.
-        instance.run = _carry(value, instance.run)
+        instance.run = _carry(values, instance.run)
     return wrapped(*args, **kwargs)
 
 
 def _executor_submit(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-    value = _CURRENT.get()
     if not args:
         return wrapped(*args, **kwargs)
     # No variant is carried too: the worker that runs the task may have been started (and so
     # tagged) inside a variant() block, and the task must not inherit that.
-    task = _carry(value, args[0])
+    task = _carry(_carried(), args[0])
     # submit() may start a worker thread; it lives on after this variant, so it must not carry it.
-    token = _CURRENT.set(None)
-    try:
-        return wrapped(task, *args[1:], **kwargs)
-    finally:
-        _CURRENT.reset(token)
+    return _without_variant(wrapped, instance, (task, *args[1:]), kwargs)
 
 
 def _without_variant(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     # multiprocessing's ThreadPool starts its workers (and the thread that replaces dead ones)
     # when it is created: they outlive the variant() block around it, so they take none.
-    token = _CURRENT.set(None)
-    try:
-        return wrapped(*args, **kwargs)
-    finally:
-        _CURRENT.reset(token)
+    return _carry(_NOTHING, wrapped)(*args, **kwargs)
 
 
 def _pool_task(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
@@ -156,7 +157,7 @@ def _pool_task(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...]
     # function comes first; it runs on a worker with the variant of the code that handed it in.
     if not args:
         return wrapped(*args, **kwargs)
-    return wrapped(_carry(_CURRENT.get(), args[0]), *args[1:], **kwargs)
+    return wrapped(_carry(_carried(), args[0]), *args[1:], **kwargs)
 
 
 _POOL_TASK_METHODS = ("apply_async", "_map_async", "imap", "imap_unordered")

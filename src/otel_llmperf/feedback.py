@@ -21,7 +21,7 @@ from opentelemetry.semconv._incubating.attributes.gen_ai_attributes import (
 )
 from opentelemetry.trace import SpanContext
 
-from otel_llmperf import _errors, signals, tokens
+from otel_llmperf import _errors, feedback_events, privacy, signals, tokens
 from otel_llmperf import labels as labels_module
 from otel_llmperf.attributes import LLMPERF_FEEDBACK_KIND, LLMPERF_FEEDBACK_LABEL, LLMPERF_VARIANT
 from otel_llmperf.errors import FeedbackError
@@ -153,6 +153,9 @@ def record_feedback(
         label = labels_module.FEEDBACK_LABELS.admit(label)
     attrs = judged.attributes()
     context = judged.context()
+    listening = feedback_events.listening()
+    # Decided only when something personal could go out (a comment, a user id) or a subscriber listens.
+    allowed = signals.consented(current, judged) if comment or user_id is not None or listening else True
     # Metrics and the event are separate places: a broken meter must not cost the event, nor the reverse.
     try:
         current.feedback.add(1, {**attrs, LLMPERF_FEEDBACK_KIND: kind, LLMPERF_FEEDBACK_LABEL: label}, context)
@@ -162,10 +165,23 @@ def record_feedback(
         _errors.METRICS.caught(error)
     try:
         signals.emit_evaluation_event(
-            current, judged, event_name, score, label, comment, {LLMPERF_FEEDBACK_KIND: kind}, user_id
+            current, judged, event_name, score, label, comment, {LLMPERF_FEEDBACK_KIND: kind}, user_id, allowed
         )
     except Exception as error:
         _errors.EVENTS.caught(error)
+    if listening:
+        feedback_events.publish(
+            judged,
+            attrs,
+            kind=kind,
+            name=event_name,
+            evaluation=None,
+            score=score,
+            label=label,
+            consented=allowed,
+            comment=comment,
+            user_hash=privacy.hash_user_id(user_id, current.settings.user_id_key) if allowed else None,
+        )
     span = judged.record.span_context
     return Feedback(
         kind=kind,

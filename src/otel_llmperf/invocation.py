@@ -47,6 +47,7 @@ from otel_llmperf import _errors
 from otel_llmperf.attributes import LLMPERF_USAGE_COST, LLMPERF_VARIANT
 from otel_llmperf.calllog import log_call
 from otel_llmperf.config import Settings
+from otel_llmperf.consent_policy import CONSENT, decide
 from otel_llmperf.experiments import current_variant
 from otel_llmperf.instruments import Instruments
 from otel_llmperf.labels import ERROR_TYPES, OVERFLOW, REQUEST_MODELS, RESPONSE_MODELS, SERVER_ADDRESSES, cap_length
@@ -102,6 +103,9 @@ class Telemetry:
         "adapter",
         "capture",
         "chunk_metrics",
+        "consent_ask",
+        "consent_default",
+        "consent_needed",
         "content_max_length",
         "enabled",
         "instruments",
@@ -129,6 +133,10 @@ class Telemetry:
         self.stream_usage = settings.stream_usage
         self.chunk_metrics = settings.chunk_metrics
         self.prices = settings.prices
+        self.consent_ask = settings.consent
+        self.consent_default = settings.consent_default
+        # Only then is a per-call decision worth making: otherwise nothing personal is exported.
+        self.consent_needed = self.capture or self.user_id_key is not None or self.consent_ask is not None
         self.enabled = True
 
     def begin(self, api: Api, instance: Any, kwargs: dict[str, Any]) -> Invocation | None:
@@ -161,7 +169,9 @@ class Invocation:
         "_lock",
         "_telemetry",
         "api",
+        "capture",
         "chunk_attributes",
+        "consent",
         "context",
         "done",
         "folder",
@@ -225,7 +235,13 @@ class Invocation:
             # The span keeps the (cut) name its metrics fold into _other: spans are not series.
             span_attributes[GEN_AI_REQUEST_MODEL] = cap_length(request.request_model)
         span_attributes[GEN_AI_REQUEST_STREAM] = request.stream
-        if telemetry.user_id_key is not None and api.user_id is not None:
+        # Made once per call, here, where the application's request context is current.
+        if telemetry.consent_needed:
+            self.consent: bool | None = decide(telemetry.consent_ask, telemetry.consent_default)
+        else:
+            self.consent = CONSENT.get()  # remembered for feedback; None outside consent() blocks
+        self.capture = telemetry.capture and self.consent is True
+        if telemetry.user_id_key is not None and api.user_id is not None and self.consent:
             self._add_user_hash(span_attributes, telemetry.user_id_key)
         self.span: Span = INVALID_SPAN  # a raising on_start costs the span, not the call's metrics
         try:
@@ -236,7 +252,7 @@ class Invocation:
             otel_context.set_value(_ACTIVE, True, trace.set_span_in_context(self.span))
         )
         self.recording = self.span.is_recording()
-        if self.recording and telemetry.capture:
+        if self.recording and self.capture:
             self._capture_input()
         self.start = perf_counter()
 
@@ -300,14 +316,14 @@ class Invocation:
 
     def response_info(self, response: Any) -> ResponseInfo:
         """The facts of a parsed response, via the API's extractor."""
-        return self.api.response_info(response, self._telemetry.capture)
+        return self.api.response_info(response, self.capture)
 
     def finish_with(self, response: Any) -> None:
         """End the call with a parsed response; the duration stops before the response is read."""
         end = perf_counter()
         info: ResponseInfo | None
         try:
-            info = self.api.response_info(response, self._telemetry.capture)
+            info = self.api.response_info(response, self.capture)
         except Exception as error:
             _errors.report("reading a response", error)
             info = None
@@ -319,7 +335,7 @@ class Invocation:
         """Prepare to take chunks; called once the SDK returned a stream."""
         factory = self.api.new_folder
         if factory is not None:
-            self.folder = factory(self._telemetry.capture)
+            self.folder = factory(self.capture)
 
     def observe(self, chunk: Any) -> bool:
         """Take one chunk; return True when it must be hidden from the caller."""
@@ -444,6 +460,7 @@ class Invocation:
             int(context.trace_flags),
             parent.span_id if parent is not None else self.parent_span_id,
             request_id,
+            self.consent,
         )
 
     def call_record(self) -> CallRecord:
@@ -458,6 +475,7 @@ class Invocation:
             variant=self.variant,
             span_context=self.span.get_span_context(),
             response_id=response_id if isinstance(response_id, str) else None,
+            consent=self.consent,
         )
 
     def _log_fields(
@@ -487,7 +505,7 @@ class Invocation:
             "span_id": f"{context.span_id:016x}" if context.is_valid else None,
         }
         telemetry = self._telemetry
-        if telemetry.capture:
+        if self.capture:
             inputs = redact_messages(self.api.input_messages(self.kwargs), telemetry.redact)
             outputs = redact_messages(info.output_messages, telemetry.redact) if info is not None else None
             if inputs:
@@ -569,7 +587,7 @@ class Invocation:
                 value = getattr(usage, field_name)
                 if value is not None:
                     attrs[attribute] = value
-        if info.output_messages and self._telemetry.capture:
+        if info.output_messages and self.capture:
             outputs = redact_messages(info.output_messages, self._telemetry.redact)
             if outputs:
                 attrs[GEN_AI_OUTPUT_MESSAGES] = bounded_json(outputs, self._telemetry.content_max_length)

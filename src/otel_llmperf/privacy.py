@@ -7,6 +7,7 @@
 * A redaction hook (``str -> str``) rewrites every captured text first; if it fails, the text
   is dropped, never exported unredacted.
 * User identifiers are exported only as a keyed hash (``user.hash``), and only with a key.
+* All of the above only for calls with consent: :mod:`otel_llmperf.consent_policy` decides.
 """
 
 from __future__ import annotations

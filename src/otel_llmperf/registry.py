@@ -37,6 +37,8 @@ class CallRecord(NamedTuple):
     variant: str | None
     span_context: SpanContext | None
     response_id: str | None
+    # The call's consent decision (otel_llmperf.consent_policy); None: not made, nothing needed it.
+    consent: bool | None = None
 
     def capped(self) -> CallRecord:
         """The same record with every string no longer than :data:`MAX_STRING`."""
@@ -55,6 +57,7 @@ class CallRecord(NamedTuple):
             _cap(self.variant),
             self.span_context,
             _cap(self.response_id),
+            self.consent,
         )
 
 
@@ -110,6 +113,7 @@ class CallRegistry:
             flags,
             parent_span_id or 0,
             extra_key,
+            record.consent,
         )
 
     def remember_fields(
@@ -124,10 +128,12 @@ class CallRegistry:
         trace_flags: int,
         parent_span_id: int,
         extra_key: str | None = None,
+        consent: bool | None = None,
     ) -> None:
         """:meth:`remember` without building a record first: the per-call hot path.
 
-        ``extra_key`` is one more id the call can be found by (Bedrock's AWS request id).
+        ``extra_key`` is one more id the call can be found by (Bedrock's AWS request id);
+        ``consent`` the call's consent decision, which feedback about it must honour.
         """
         # Keep no reference to an oversized string: memory stays bounded by the ring's size.
         if model is not None and len(model) > MAX_STRING:
@@ -150,6 +156,7 @@ class CallRegistry:
                 trace_flags,
                 parent_span_id,
                 extra_key,
+                consent,
             )
         )
 
@@ -179,9 +186,9 @@ class CallRegistry:
             entry = self._index.get(key)
         if entry is None or entry[0] < self._clock() - self._retention:
             return None
-        _, model, provider, operation, variant, response_id, trace_id, span_id, flags, _, _ = entry
+        _, model, provider, operation, variant, response_id, trace_id, span_id, flags, _, _, consent = entry
         context = SpanContext(trace_id, span_id, is_remote=False, trace_flags=TraceFlags(flags)) if span_id else None
-        return CallRecord(model, provider, operation, variant, context, response_id).capped()
+        return CallRecord(model, provider, operation, variant, context, response_id, consent).capped()
 
     def __len__(self) -> int:
         """How many calls are remembered (at most ``max_calls``; expired ones included until overwritten)."""

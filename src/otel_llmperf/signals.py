@@ -30,7 +30,7 @@ from opentelemetry.semconv._incubating.attributes.user_attributes import USER_HA
 from opentelemetry.trace import NonRecordingSpan, SpanContext
 from opentelemetry.util.types import AttributeValue
 
-from otel_llmperf import _errors, experiments, labels, privacy, tokens
+from otel_llmperf import _errors, consent_policy, experiments, labels, privacy, tokens
 from otel_llmperf.attributes import LLMPERF_VARIANT, UNKNOWN
 from otel_llmperf.config import Settings, load_settings
 from otel_llmperf.errors import FeedbackError
@@ -268,6 +268,12 @@ def resolve(
     return Judged(_UNKNOWN_CALL._replace(span_context=span_context if span_context.is_valid else None), False)
 
 
+def consented(signals: Signals, judged: Judged) -> bool:
+    """Whether feedback about ``judged`` may export its comment and user hash (see :mod:`.consent_policy`)."""
+    settings = signals.settings
+    return consent_policy.decide_later(judged.record.consent, settings.consent, settings.consent_default)
+
+
 def emit_evaluation_event(
     signals: Signals,
     judged: Judged,
@@ -277,8 +283,12 @@ def emit_evaluation_event(
     explanation: str | None,
     extra: Mapping[str, AttributeValue],
     user_id: str | None = None,
+    consented: bool = True,
 ) -> None:
-    """The semconv ``gen_ai.evaluation.result`` event, linked to the judged span."""
+    """The semconv ``gen_ai.evaluation.result`` event, linked to the judged span.
+
+    Without consent (``consented=False``) it carries neither the explanation nor the user hash.
+    """
     attrs: dict[str, AttributeValue] = {GEN_AI_EVALUATION_NAME: name, **judged.attributes(), **extra}
     if score is not None:
         attrs[GEN_AI_EVALUATION_SCORE_VALUE] = float(score)
@@ -287,11 +297,11 @@ def emit_evaluation_event(
     if judged.record.response_id:
         attrs[GEN_AI_RESPONSE_ID] = judged.record.response_id[:MAX_STRING]
     settings = signals.settings
-    if explanation and settings.capture_content and not settings.redactor_failed:
+    if explanation and consented and settings.capture_content and not settings.redactor_failed:
         text = privacy.redact_text(explanation, settings.redact)
         if text is not None:
             attrs[GEN_AI_EVALUATION_EXPLANATION] = text[: settings.content_max_length]
-    hashed = privacy.hash_user_id(user_id, settings.user_id_key)
+    hashed = privacy.hash_user_id(user_id, settings.user_id_key) if consented else None
     if hashed is not None:
         attrs[USER_HASH] = hashed
     signals.logger.emit(event_name=EVALUATION_EVENT, attributes=attrs, context=judged.context())

@@ -2,7 +2,8 @@
 """Feedback tokens: a short opaque string naming a call, to be handed back with feedback.
 
 Format ``lpf1.<payload>.<signature>``: the payload is base64url of compact JSON holding the
-call's response id, model, provider, operation, variant, span context and issue time; the
+call's response id, model, provider, operation, variant, span context, issue time and, for a
+call made without consent, a flag saying so (``"c": 0``); the
 signature is base64url of the first 16 bytes of HMAC-SHA256(secret, payload), or empty when no
 secret is configured. With a secret, verification rejects unsigned, forged, altered and expired
 tokens; the payload is never trusted before the signature is checked.
@@ -60,6 +61,8 @@ def issue(record: CallRecord, secret: bytes | None, now: float | None = None) ->
         body["m"] = record.model
     if record.variant:
         body["v"] = record.variant
+    if record.consent is False:
+        body["c"] = 0  # feedback in another process must not export this call's comment or user hash
     context = record.span_context
     if context is not None and context.is_valid:
         body["t"] = f"{context.trace_id:032x}{context.span_id:016x}{int(context.trace_flags):02x}"
@@ -120,6 +123,8 @@ def verify(token: object, secret: bytes | None, ttl: float, now: float | None = 
             variant = check_label("variant", variant)
         except ValueError as error:
             raise InvalidFeedbackToken(f"token: {error}") from None
+    if body.get("c", 0) != 0:
+        raise InvalidFeedbackToken("token: consent flag is not 0")
     record = CallRecord(
         model=_text(body, "m", "model"),
         provider=_text(body, "p", "provider", required=True) or "",
@@ -127,5 +132,6 @@ def verify(token: object, secret: bytes | None, ttl: float, now: float | None = 
         variant=variant,
         span_context=_span_context(body.get("t")),
         response_id=_text(body, "r", "response id"),
+        consent=False if "c" in body else None,
     )
     return record, bool(signature)
