@@ -30,7 +30,7 @@ from opentelemetry.semconv._incubating.attributes.user_attributes import USER_HA
 from opentelemetry.trace import NonRecordingSpan, SpanContext
 from opentelemetry.util.types import AttributeValue
 
-from otel_llmperf import _errors, experiments, labels, privacy, tokens
+from otel_llmperf import _errors, experiments, exposures, labels, privacy, tokens
 from otel_llmperf.attributes import LLMPERF_VARIANT, UNKNOWN
 from otel_llmperf.config import Settings, load_settings
 from otel_llmperf.errors import FeedbackError
@@ -73,11 +73,9 @@ _lock = threading.Lock()
 def configure(settings: Settings, meter_provider: metrics.MeterProvider | None, logger_provider: Any = None) -> Signals:
     """Bind feedback and evaluations to these providers and settings (done by ``instrument()``)."""
     global _signals
-    signals = Signals(
-        metrics.get_meter(SCOPE, __version__, meter_provider),
-        _logs.get_logger(SCOPE, __version__, logger_provider=logger_provider),
-        settings,
-    )
+    meter = metrics.get_meter(SCOPE, __version__, meter_provider)
+    signals = Signals(meter, _logs.get_logger(SCOPE, __version__, logger_provider=logger_provider), settings)
+    exposures.register(meter)
     REGISTRY.configure(settings.feedback_max_calls, settings.feedback_retention)
     labels.configure(settings.max_models, settings.max_label_values)
     with _lock:
