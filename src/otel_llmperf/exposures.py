@@ -40,6 +40,11 @@ class ExposureTotals:
         with self._lock:
             self._totals[key] = self._totals.get(key, 0) + 1
 
+    def clear(self) -> None:
+        """Forget every count (tests only: a cumulative counter must not go back in a running process)."""
+        with self._lock:
+            self._totals.clear()
+
     def snapshot(self) -> dict[tuple[str, str], int]:
         """The current totals."""
         with self._lock:

@@ -71,7 +71,9 @@ def chi_square(observed: Mapping[str, float], shares: Mapping[str, float]) -> tu
     total = sum(observed.values())
     statistic = 0.0
     tested = 0
-    for name in {*observed, *shares}:
+    if total <= 0 or total_share <= 0:
+        return 0.0, max(sum(1 for share in shares.values() if share > 0) - 1, 0)
+    for name in sorted({*observed, *shares}):
         share = shares.get(name, 0.0)
         count = observed.get(name, 0.0)
         if share > 0:
