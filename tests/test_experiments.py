@@ -134,7 +134,7 @@ def test_pure_function_records_nothing(instrument: Any, metric_reader: Any) -> N
     declare_experiment("routing", {"a": 1, "b": 1})
     assert variant_for("routing", "u1") in {"a", "b"}
     assert current_variant() is None
-    assert _exposures(metric_reader, "routing") == {}
+    assert _exposures(metric_reader, "routing") == {"a": 0, "b": 0}
 
 
 # --------------------------------------------------------------------------- bad input
@@ -183,7 +183,7 @@ def test_unknown_experiment_and_bad_unit_ids_record_nothing(instrument: Any, met
         assign("known")
     with pytest.raises(ExperimentError, match="unit_arg 'user' is not a parameter"):
         assign("known", unit_arg="user")(lambda other: other)
-    assert _exposures(metric_reader, "known") == {}
+    assert set(_exposures(metric_reader, "known").values()) == {0}
     assert current_variant() is None
 
 
@@ -213,7 +213,7 @@ async def test_calls_inside_carry_variant_and_experiment(
     assert [s.attributes["llmperf.variant"] for s in assigned] == chosen
     assert {s.attributes.get("llmperf.experiment") for s in assigned} == {"prompt-v2"}
     assert all("llmperf.experiment" not in s.attributes for s in manual)
-    assert _exposures(metric_reader, "prompt-v2") == dict(Counter(chosen))
+    assert _exposures(metric_reader, "prompt-v2") == {"off": 0, **Counter(chosen)}  # declared variants start at 0
     assert _weights(metric_reader, "prompt-v2") == {"control": 0.5, "concise": 0.5, "off": 0.0}
     durations = metrics(metric_reader)["gen_ai.client.operation.duration"].data.data_points
     assert {p.attributes.get("llmperf.variant") for p in durations} == {*chosen, "manual"}
@@ -264,7 +264,7 @@ async def test_decorator_on_sync_and_async_functions(
     assert answer.__name__ == "answer" and answer_async.__name__ == "answer_async"
     expected = Counter([variant_for("deco", u) for u in users * 2] + [variant_for("deco", s) for s in sessions])
     expected[variant_for("deco", "fixed-unit")] += 1
-    assert _exposures(metric_reader, "deco") == dict(expected)  # one exposure per call
+    assert _exposures(metric_reader, "deco") == {"a": 0, "b": 0, **expected}  # one exposure per call
     assert {s.attributes.get("llmperf.experiment") for s in span_exporter.get_finished_spans()} == {"deco"}
 
 

@@ -40,6 +40,16 @@ class ExposureTotals:
         with self._lock:
             self._totals[key] = self._totals.get(key, 0) + 1
 
+    def declare(self, experiment: str, variants: Iterable[str]) -> None:
+        """Start every declared variant at 0, so a scrape sees each series before its first exposure.
+
+        Prometheus' ``increase()`` cannot count what a series held when it was first scraped: a
+        variant whose series appeared at 290 would lose those 290 and fake a sample-ratio mismatch.
+        """
+        with self._lock:
+            for variant in variants:
+                self._totals.setdefault((experiment, variant), 0)
+
     def clear(self) -> None:
         """Forget every count (tests only: a cumulative counter must not go back in a running process)."""
         with self._lock:
@@ -67,6 +77,7 @@ def set_weights(experiment: str, shares: Mapping[str, float]) -> None:
     """Publish the declared shares of ``experiment``'s variants (replacing earlier ones)."""
     with _weights_lock:
         _weights[experiment] = dict(shares)
+    EXPOSURES.declare(experiment, shares)
 
 
 def clear_weights() -> None:
