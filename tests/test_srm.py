@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 from pathlib import Path
@@ -130,3 +131,14 @@ def test_critical_values_are_exact_for_every_possible_variant_count() -> None:
     assert sorted(found) == list(range(1, 16))  # 16 variants at most: 15 degrees of freedom
     for dof, value in found.items():
         assert value == pytest.approx(chi2.isf(0.001, dof), abs=5e-4)
+
+
+def test_the_ab_dashboard_shows_the_alert_the_rules_define() -> None:
+    rules = yaml.safe_load((RULES / "llmperf-experiments.rules.yml").read_text())["groups"][0]["rules"]
+    alert = next(rule["alert"] for rule in rules if "alert" in rule)
+    dashboard = json.loads((ROOT / "grafana" / "dashboards" / "llmperf-ab.json").read_text())
+    panels = {panel["title"]: panel for panel in dashboard["panels"]}
+    status = panels["Sample-ratio mismatch"]["targets"][0]["expr"]
+    assert f'alertname="{alert}"' in status and status.endswith(" or vector(0)")
+    for title in ("Exposures per variant", "Observed share of exposures", "Expected share (declared weight)"):
+        assert "llmperf_experiment" in panels[title]["targets"][0]["expr"], title
