@@ -12,12 +12,14 @@ import hashlib
 import json
 import logging
 import math
+import os
 import re
 import subprocess
 import sys
 import threading
 from collections import Counter
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -369,3 +371,22 @@ async def test_unit_ids_never_reach_spans_metrics_logs_or_errors(
     ]
     assert len(exported) > 4
     assert not [text for text in exported if "alice" in text]
+
+
+def test_the_readme_example_runs(fake_server: FakeServerProcess) -> None:
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    block = readme.split("<!-- example: experiments", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
+    env = {
+        "PATH": "",
+        "PYTHONPATH": os.pathsep.join(sys.path),
+        "OPENAI_BASE_URL": fake_server.base_url,
+        "OPENAI_API_KEY": "k",
+        "OTEL_METRICS_EXPORTER": "none",
+        "OTEL_TRACES_EXPORTER": "none",
+        "OTEL_LOGS_EXPORTER": "none",
+    }
+    result = subprocess.run([sys.executable, "-c", block], capture_output=True, text=True, timeout=60, env=env)
+    assert result.returncode == 0, result.stderr
+    *_, session, routed = result.stdout.splitlines()
+    declare_experiment("prompt-v2", {"control": 50, "concise": 50, "paused": 0}, salt="2026-12")
+    assert routed == variant_for("prompt-v2", "user-42") and session == variant_for("prompt-v2", "session-7")
