@@ -51,10 +51,12 @@ def _fresh_experiments() -> Iterator[None]:
     """Every test declares its own experiments into empty caps."""
     assignment.forget()
     labels.EXPERIMENTS.reset()
+    labels.VARIANTS.reset(labels.DEFAULT_MAX_VARIANTS)
     exposures.EXPOSURES.clear()
     yield
     assignment.forget()
     labels.EXPERIMENTS.reset()
+    labels.VARIANTS.reset(labels.DEFAULT_MAX_VARIANTS)  # a test may have instrumented with another cap
 
 
 def _exposures(reader: Any, experiment: str) -> dict[str, float]:
@@ -324,6 +326,15 @@ def test_experiments_past_the_cap_are_other_with_one_warning(
     assert _exposures(metric_reader, "_other") == {name: 1}
     experiments_seen = {p.attributes["llmperf.experiment"] for p in metrics(metric_reader)[WEIGHT].data.data_points}
     assert experiments_seen == {f"exp-{i}" for i in range(labels.MAX_EXPERIMENTS)}  # no weights for _other
+
+
+def test_variants_declared_before_instrument_keep_their_slots(instrument: Any) -> None:
+    declare_experiment("early", {"x": 1, "y": 1})
+    instrument(max_variants=3)  # resets the variant cap: declared variants take their slots again
+    assert variant("v1").name == "v1"
+    assert variant("v2").name == "_other"
+    with assign("early", "u") as name:
+        assert current_variant() == name
 
 
 def test_redeclaring_replaces_and_identical_redeclaration_is_free() -> None:

@@ -23,7 +23,7 @@ import inspect
 import math
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from types import TracebackType
 from typing import Any, Final, TypeVar, cast
 
@@ -160,12 +160,17 @@ def declare_experiment(name: str, variants: Mapping[str, float], *, salt: str = 
             _cumulative(weights),
         )
         _declared[checked] = experiment
-    if experiment.label != OVERFLOW:
-        shares: dict[str, float] = {}
-        for label, share in zip(experiment.variant_labels, experiment.shares.values(), strict=True):
-            shares[label] = shares.get(label, 0.0) + share
-        exposures.set_weights(experiment.label, shares)
+    _publish(experiment)
     return experiment
+
+
+def _publish(experiment: Experiment) -> None:
+    if experiment.label == OVERFLOW:
+        return  # several experiments share _other: no one set of weights describes it
+    shares: dict[str, float] = {}
+    for label, share in zip(experiment.variant_labels, experiment.shares.values(), strict=True):
+        shares[label] = shares.get(label, 0.0) + share
+    exposures.set_weights(experiment.label, shares)
 
 
 def experiment(name: object) -> Experiment:
@@ -273,6 +278,17 @@ class assign:
             return experiments.run_assigned(label, variant_label, function, *args, **kwargs)
 
         return cast(_F, run)
+
+
+def readmit() -> None:
+    """Admit every declared experiment's variants again, after ``instrument()`` reset the variant cap."""
+    with _lock:
+        for name, found in list(_declared.items()):
+            labels = tuple(VARIANTS.admit(variant) for variant in found.variants)
+            if labels != found.variant_labels:
+                _declared[name] = replace(found, variant_labels=labels)
+    for found in declared().values():
+        _publish(found)
 
 
 def forget() -> None:

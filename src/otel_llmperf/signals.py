@@ -9,6 +9,7 @@ process does not know is still counted, with model, provider and operation ``_un
 
 from __future__ import annotations
 
+import sys
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -87,6 +88,11 @@ def activate(settings: Settings, meter_provider: Any = None, logger_provider: An
     """Bind feedback, evaluations and variants to these settings and providers."""
     configure(settings, meter_provider, logger_provider)
     experiments.configure(settings.variant, settings.max_variants)
+    # Experiments declared before instrument() take their variant slots again in the reset cap;
+    # an application that never declares one never loads the module.
+    assignment = sys.modules.get("otel_llmperf.assignment")
+    if assignment is not None:
+        assignment.readmit()
     experiments.propagate_to_threads()
 
 
