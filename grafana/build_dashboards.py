@@ -41,6 +41,8 @@ from otel_llmperf.instruments import (
     LLMPERF_CLIENT_TIME_PER_OUTPUT_TOKEN,
     LLMPERF_EVALUATION_OUTCOME,
     LLMPERF_EVALUATION_SCORE,
+    LLMPERF_EXPERIMENT_EXPOSURES,
+    LLMPERF_EXPERIMENT_WEIGHT,
     LLMPERF_FEEDBACK,
     LLMPERF_FEEDBACK_SCORE,
     LLMPERF_USAGE_COST,
@@ -91,6 +93,9 @@ EVALUATION_SCORE = Histogram(_PROMETHEUS[LLMPERF_EVALUATION_SCORE])
 FEEDBACK = _PROMETHEUS[LLMPERF_FEEDBACK]  # counters already end in _total
 OUTCOMES = _PROMETHEUS[LLMPERF_EVALUATION_OUTCOME]
 COST = _PROMETHEUS[LLMPERF_USAGE_COST]
+EXPOSURES = _PROMETHEUS[LLMPERF_EXPERIMENT_EXPOSURES]
+WEIGHT = _PROMETHEUS[LLMPERF_EXPERIMENT_WEIGHT]
+SRM_ALERT = "LLMPerfExperimentSampleRatioMismatch"  # grafana/prometheus/rules/llmperf-experiments.rules.yml
 
 # Recording rules and alerts of the SLO rule files, named by the renderer that writes them.
 SLO_WINDOWS = slo_rules.WINDOWS
@@ -271,6 +276,7 @@ RATING_STEPS = thresholds((None, "red"), (3, "orange"), (4, "green"))
 NPS_STEPS = thresholds((None, "red"), (0, "orange"), (30, "green"))
 ACCURACY_STEPS = thresholds((None, "red"), (0.8, "orange"), (0.9, "green"))
 BUDGET_STEPS = thresholds((None, "red"), (0, "orange"), (0.25, "green"))
+SRM_STEPS = thresholds((None, "green"), (1, "red"))
 
 
 def _panel(
@@ -1252,6 +1258,75 @@ class Comparison:
     legend: str = "{{llmperf_variant}}"
 
 
+EXPERIMENT_FILTERS = ('job=~"$job"', 'llmperf_experiment=~"$experiment"')
+PER_ARM = ("llmperf_experiment", "llmperf_variant")
+
+
+def experiments(layout: Layout) -> None:
+    """The sample-ratio row: exposures per variant, observed against declared share, and the SRM alert."""
+    f = EXPERIMENT_FILTERS
+    exposures = total(PER_ARM, WHOLE_RANGE(series(EXPOSURES, f)))
+    declared = f"max by ({', '.join(PER_ARM)}) ({series(WEIGHT, f)})"
+    legend = "{{llmperf_experiment}} {{llmperf_variant}}"
+    layout.row("Experiments: sample ratio (whole time range)")
+    layout.size(6, 6)
+    layout.add(
+        stat(
+            "Sample-ratio mismatch",
+            "Is an experiment's split of exposures off its declared weights (a sample-ratio mismatch: p < 0.001 "
+            "over the last hour, alert LLMPerfExperimentSampleRatioMismatch), so its A/B comparison is suspect?",
+            [Query(f'count(ALERTS{{alertname="{SRM_ALERT}", alertstate="firing", {", ".join(f)}}}) or vector(0)')],
+            steps=SRM_STEPS,
+            decimals=0,
+            color_mode="background",
+        )
+    )
+    layout.add(
+        bargauge(
+            "Exposures per variant",
+            "How many times was each variant entered (every assign() counts; no dedupe per user)?",
+            [Query(exposures, legend)],
+        )
+    )
+    layout.add(
+        bargauge(
+            "Observed share of exposures",
+            "What share of each experiment's exposures did each variant get?",
+            [
+                Query(
+                    f"{exposures} / on (llmperf_experiment) group_left {total(('llmperf_experiment',), exposures)}",
+                    legend,
+                )
+            ],
+            unit="percentunit",
+            limits=(0, 1),
+        )
+    )
+    layout.add(
+        bargauge(
+            "Expected share (declared weight)",
+            "What share did the experiment declare for each variant (weight over the sum of weights)?",
+            [
+                Query(
+                    f"{declared} / on (llmperf_experiment) group_left {total(('llmperf_experiment',), declared)}",
+                    legend,
+                )
+            ],
+            unit="percentunit",
+            limits=(0, 1),
+        )
+    )
+    layout.size(24, 7)
+    layout.add(
+        timeseries(
+            "Exposure rate",
+            "Is the split steady over time, or did one variant stop being entered at some point?",
+            [Query(total(PER_ARM, OVER_TIME(series(EXPOSURES, f))), legend)],
+            unit="ops",
+        )
+    )
+
+
 def ab() -> JSON:
     """LLM A/B comparison: two variants side by side."""
     f = AB_FILTERS
@@ -1329,16 +1404,20 @@ def ab() -> JSON:
         limits = (0, 1) if unit == "percentunit" else (0, None)
         layout.add(timeseries(title, c.question, [Query(c.expr(OVER_TIME), c.legend)], unit=unit, limits=limits))
 
+    experiments(layout)
+
     variants = series(DURATION.count, ('job=~"$job"',))
     variables = [
         *call_variables(variant=False),
         query_variable("variant_a", "Variant A", variants, "llmperf_variant", default="a"),
         query_variable("variant_b", "Variant B", variants, "llmperf_variant", default="b"),
+        query_variable("experiment", "Experiment", series(EXPOSURES, ('job=~"$job"',)), "llmperf_experiment"),
     ]
     return dashboard(
         "llmperf-ab",
         "LLM A/B comparison",
-        "Two A/B variants (llmperf.variant) side by side: traffic, errors, latency, satisfaction and accuracy.",
+        "Two A/B variants (llmperf.variant) side by side: traffic, errors, latency, satisfaction and accuracy;"
+        " experiments' exposures against their declared weights (sample-ratio mismatch).",
         variables,
         layout,
     )

@@ -200,7 +200,7 @@ def test_variables(uid: str) -> None:
         "llmperf-overview": {"job", "provider", "model", "variant"},
         "llmperf-quality": {"job", "provider", "model", "variant"},
         "llmperf-slo": {"job", "slo"},
-        "llmperf-ab": {"job", "provider", "model", "variant_a", "variant_b"},
+        "llmperf-ab": {"job", "provider", "model", "variant_a", "variant_b", "experiment"},
     }[uid]
     assert set(variables) == {"datasource", *expected}
     for name in expected:

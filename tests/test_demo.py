@@ -108,6 +108,15 @@ def test_demo_serves_metrics_prints_a_summary_and_stops_on_ctrl_c(demo: subproce
     assert "llmperf_client_time_per_output_token_seconds" in families  # the demo asks for stream usage
     variants = {sample.labels.get("llmperf_variant") for sample in duration.samples}
     assert {"a", "b"} <= variants
+    # The A/B split comes from assign(): exposures and declared weights for the dashboard and the SRM check.
+    exposures = families["llmperf_experiment_exposures"].samples
+    assert {s.labels["llmperf_variant"] for s in exposures if s.labels["llmperf_experiment"] == "demo-concise"} == {
+        "a",
+        "b",
+    }
+    assert sum(s.value for s in exposures if s.name.endswith("_total")) > 0
+    weights = {s.labels["llmperf_variant"]: s.value for s in families["llmperf_experiment_weight"].samples}
+    assert weights == {"a": 0.5, "b": 0.5}
     # Every provider's SDK is installed with the test extra: the mix reaches all six.
     assert {sample.labels["gen_ai_provider_name"] for sample in duration.samples} == all_providers
     # Every demo model is in the shipped price table, so spend shows for each provider.

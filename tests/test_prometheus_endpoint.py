@@ -45,7 +45,9 @@ def test_every_contract_series_is_scraped_with_semconv_buckets(
     scrape_setup: ProviderSetup, fake_server: FakeServerProcess
 ) -> None:
     client = openai.OpenAI(base_url=fake_server.base_url, api_key="k", max_retries=0)
-    client.chat.completions.create(model="scraped", messages=[{"role": "user", "content": "hi"}])
+    otel_llmperf.declare_experiment("scraped-experiment", {"a": 1, "b": 1})
+    with otel_llmperf.assign("scraped-experiment", "some-user"):
+        client.chat.completions.create(model="scraped", messages=[{"role": "user", "content": "hi"}])
     stream = client.chat.completions.create(model="scraped", messages=[{"role": "user", "content": "hi"}], stream=True)
     for _chunk in stream:
         pass
@@ -60,6 +62,12 @@ def test_every_contract_series_is_scraped_with_semconv_buckets(
         assert family is not None, f"{spec.prometheus} missing; have {sorted(families)}"
         assert family.type == spec.kind
         samples = family.samples
+        if spec.name.startswith("llmperf.experiment."):
+            assert {sample.name for sample in samples} == {spec.prometheus}
+            assert {
+                s.labels["llmperf_variant"] for s in samples if s.labels["llmperf_experiment"] == "scraped-experiment"
+            }
+            continue
         if spec.kind == "counter":
             assert {sample.name for sample in samples} == {spec.prometheus}
             assert samples[0].labels["gen_ai_request_model"] == "scraped"

@@ -58,7 +58,19 @@ Trust signals, next to the latency metrics and with the same model/provider/vari
         ...
     otel_llmperf.on_feedback(callback)                                  # callback(FeedbackEvent) per record
 
-Bad input to these raises :class:`FeedbackError` (a ``ValueError``) naming the field.
+Experiments assign units (users, sessions) to variants, sticky across processes and restarts::
+
+    otel_llmperf.declare_experiment("prompt-v2", {"control": 50, "concise": 50}, salt="2026-12")
+    with otel_llmperf.assign("prompt-v2", user_id) as name:             # one exposure, variant=name
+        ...
+    otel_llmperf.variant_for("prompt-v2", user_id)                      # routing only, nothing counted
+
+``llmperf.experiment.exposures`` [``llmperf_experiment_exposures_total``] counts entries and
+``llmperf.experiment.weight`` [``llmperf_experiment_weight``] exports declared shares, for the
+sample-ratio-mismatch check of ``otel-llmperf report``, the alert rule and the A/B dashboard.
+
+Bad input to these raises :class:`FeedbackError` (a ``ValueError``; :class:`ExperimentError` for
+experiments) naming the field.
 
 Configuration: keyword arguments of :func:`instrument` or the environment variables below
 (keywords win). Bad values log a warning and fall back to the default; nothing raises, and
@@ -127,9 +139,10 @@ from otel_llmperf.providers import catalog
 from otel_llmperf.version import __version__
 
 if TYPE_CHECKING:
+    from otel_llmperf.assignment import assign, declare_experiment, variant_for
     from otel_llmperf.calllog import JsonFormatter
     from otel_llmperf.consent_policy import consent
-    from otel_llmperf.errors import FeedbackError, InvalidFeedbackToken
+    from otel_llmperf.errors import ExperimentError, FeedbackError, InvalidFeedbackToken
     from otel_llmperf.evaluation import DatasetEvaluation, Scores, evaluate_dataset, record_evaluation
     from otel_llmperf.experiments import current_variant, variant
     from otel_llmperf.feedback import Feedback, feedback_token, record_feedback
@@ -139,6 +152,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DatasetEvaluation",
+    "ExperimentError",
     "Feedback",
     "FeedbackError",
     "FeedbackEvent",
@@ -149,9 +163,11 @@ __all__ = [
     "Scores",
     "Subscription",
     "__version__",
+    "assign",
     "basic_redactor",
     "consent",
     "current_variant",
+    "declare_experiment",
     "evaluate_dataset",
     "feedback_token",
     "instrument",
@@ -160,12 +176,17 @@ __all__ = [
     "record_feedback",
     "uninstrument",
     "variant",
+    "variant_for",
 ]
 
 # The public names are loaded on first use, so ``import otel_llmperf`` stays cheap for every
 # process that imports it (serverless cold starts, CLIs, gunicorn workers): name -> module.
 _LAZY = {
     "JsonFormatter": "calllog",
+    "assign": "assignment",
+    "declare_experiment": "assignment",
+    "variant_for": "assignment",
+    "ExperimentError": "errors",
     "FeedbackError": "errors",
     "InvalidFeedbackToken": "errors",
     "DatasetEvaluation": "evaluation",

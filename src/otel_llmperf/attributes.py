@@ -12,6 +12,9 @@ from typing import Final
 LLMPERF_VARIANT: Final = "llmperf.variant"
 """The A/B variant a call, a feedback or an evaluation belongs to (bounded, see ``variant()``)."""
 
+LLMPERF_EXPERIMENT: Final = "llmperf.experiment"
+"""The declared experiment an assignment (and the calls made inside it) belongs to (bounded, see ``assign()``)."""
+
 LLMPERF_FEEDBACK_KIND: Final = "llmperf.feedback.kind"
 """``thumbs``, ``rating``, ``nps`` or ``label``."""
 

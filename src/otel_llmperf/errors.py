@@ -10,3 +10,7 @@ class FeedbackError(ValueError):
 
 class InvalidFeedbackToken(FeedbackError):
     """A feedback token that is malformed, unsigned, forged, altered or expired."""
+
+
+class ExperimentError(FeedbackError):
+    """A bad experiment declaration or assignment (unknown experiment, bad weights); the message names the field."""

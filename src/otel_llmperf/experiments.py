@@ -32,6 +32,10 @@ _F = TypeVar("_F", bound=Callable[..., Any])
 
 _CURRENT: ContextVar[str | None] = ContextVar("otel_llmperf_variant", default=None)
 _OUTER: ContextVar[tuple[str | None, ...]] = ContextVar("otel_llmperf_outer_variants", default=())
+# (experiment label, variant label) of the innermost assign() block. Calls take the experiment
+# only while their variant is still that block's: a variant() block inside does not inherit it.
+_ASSIGNED: ContextVar[tuple[str, str] | None] = ContextVar("otel_llmperf_assigned", default=None)
+_OUTER_ASSIGNED: ContextVar[tuple[tuple[str, str] | None, ...]] = ContextVar("otel_llmperf_outer_assigned", default=())
 _default: str | None = None
 # What a thread or pool task takes from the code that started it: the variant and the consent decision.
 _CARRIED: tuple[ContextVar[Any], ...] = (_CURRENT, CONSENT)
@@ -50,6 +54,56 @@ def configure(default: str | None, max_variants: int) -> None:
 def current_variant() -> str | None:
     """The variant in effect here: the innermost ``variant()`` block, else the process default."""
     return _CURRENT.get() or _default
+
+
+def current_experiment(variant_name: str | None) -> str | None:
+    """The experiment whose ``assign()`` block set ``variant_name`` here, if that block is the innermost."""
+    assigned = _ASSIGNED.get()
+    if assigned is None or assigned[1] != variant_name:
+        return None
+    return assigned[0]
+
+
+def enter_assigned(experiment: str, name: str) -> None:
+    """Enter an assignment: ``name`` is the variant and ``experiment`` its experiment until :func:`exit_assigned`."""
+    _OUTER.set((*_OUTER.get(), _CURRENT.get()))
+    _OUTER_ASSIGNED.set((*_OUTER_ASSIGNED.get(), _ASSIGNED.get()))
+    _CURRENT.set(name)
+    _ASSIGNED.set((experiment, name))
+
+
+def exit_assigned() -> None:
+    """Leave the innermost assignment entered with :func:`enter_assigned`."""
+    outer = _OUTER.get()
+    _CURRENT.set(outer[-1] if outer else None)
+    _OUTER.set(outer[:-1])
+    assigned = _OUTER_ASSIGNED.get()
+    _ASSIGNED.set(assigned[-1] if assigned else None)
+    _OUTER_ASSIGNED.set(assigned[:-1])
+
+
+def run_assigned(experiment: str, name: str, function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """``function(*args, **kwargs)`` inside an assignment (for decorators; tokens restore exactly)."""
+    token = _CURRENT.set(name)
+    assigned = _ASSIGNED.set((experiment, name))
+    try:
+        return function(*args, **kwargs)
+    finally:
+        _ASSIGNED.reset(assigned)
+        _CURRENT.reset(token)
+
+
+async def run_assigned_async(
+    experiment: str, name: str, function: Callable[..., Any], *args: Any, **kwargs: Any
+) -> Any:
+    """``await function(*args, **kwargs)`` inside an assignment."""
+    token = _CURRENT.set(name)
+    assigned = _ASSIGNED.set((experiment, name))
+    try:
+        return await function(*args, **kwargs)
+    finally:
+        _ASSIGNED.reset(assigned)
+        _CURRENT.reset(token)
 
 
 class variant:
@@ -228,4 +282,16 @@ def stop_propagating() -> None:
         watch.cancel()
 
 
-__all__ = ["OVERFLOW", "configure", "current_variant", "propagate_to_threads", "stop_propagating", "variant"]
+__all__ = [
+    "OVERFLOW",
+    "configure",
+    "current_experiment",
+    "current_variant",
+    "enter_assigned",
+    "exit_assigned",
+    "propagate_to_threads",
+    "run_assigned",
+    "run_assigned_async",
+    "stop_propagating",
+    "variant",
+]

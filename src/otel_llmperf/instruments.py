@@ -45,6 +45,8 @@ LLMPERF_FEEDBACK_SCORE = "llmperf.feedback.score"
 LLMPERF_EVALUATION_SCORE = "llmperf.evaluation.score"
 LLMPERF_EVALUATION_OUTCOME = "llmperf.evaluation.outcome"
 LLMPERF_USAGE_COST = "llmperf.usage.cost"
+LLMPERF_EXPERIMENT_EXPOSURES = "llmperf.experiment.exposures"
+LLMPERF_EXPERIMENT_WEIGHT = "llmperf.experiment.weight"
 
 
 @dataclass(frozen=True)
@@ -140,9 +142,32 @@ CONTRACT: tuple[MetricSpec, ...] = (
         (),
         "Classification outcomes (tp, fp, fn, tn) of evaluations: precision, recall, F1 and accuracy in PromQL.",
     ),
+    MetricSpec(
+        LLMPERF_EXPERIMENT_EXPOSURES,
+        "counter",
+        "{exposure}",
+        "llmperf_experiment_exposures_total",
+        (),
+        "Assignments entered, by llmperf.experiment and llmperf.variant (every entry counts; no dedupe per unit).",
+    ),
+    # "{share}", not "1": Prometheus' OTLP translation would append _ratio to a gauge of unit 1,
+    # and the scrape and OTLP paths must give the same name.
+    MetricSpec(
+        LLMPERF_EXPERIMENT_WEIGHT,
+        "gauge",
+        "{share}",
+        "llmperf_experiment_weight",
+        (),
+        "Declared share of each variant of an experiment (its weight over the sum), for sample-ratio checks.",
+    ),
 )
 
 _BY_NAME = {spec.name: spec for spec in CONTRACT}
+
+
+def spec(name: str) -> MetricSpec:
+    """The row of the contract named ``name``."""
+    return _BY_NAME[name]
 
 
 def counter(meter: Meter, name: str) -> Counter:

@@ -44,11 +44,11 @@ from opentelemetry.semconv.attributes.server_attributes import SERVER_ADDRESS, S
 from opentelemetry.trace import INVALID_SPAN, Span, SpanKind, Status, StatusCode, Tracer
 
 from otel_llmperf import _errors
-from otel_llmperf.attributes import LLMPERF_USAGE_COST, LLMPERF_VARIANT
+from otel_llmperf.attributes import LLMPERF_EXPERIMENT, LLMPERF_USAGE_COST, LLMPERF_VARIANT
 from otel_llmperf.calllog import log_call
 from otel_llmperf.config import Settings
 from otel_llmperf.consent_policy import CONSENT, decide
-from otel_llmperf.experiments import current_variant
+from otel_llmperf.experiments import current_experiment, current_variant
 from otel_llmperf.instruments import Instruments
 from otel_llmperf.labels import ERROR_TYPES, OVERFLOW, REQUEST_MODELS, RESPONSE_MODELS, SERVER_ADDRESSES, cap_length
 from otel_llmperf.layering import another_layer_records, suppress_inner_layers
@@ -215,8 +215,10 @@ class Invocation:
             if request.server_port is not None:
                 attrs[SERVER_PORT] = request.server_port
         self.variant = current_variant()
+        experiment = None
         if self.variant:
             attrs[LLMPERF_VARIANT] = self.variant
+            experiment = current_experiment(self.variant)
         self.metric_attributes = attrs
         self.response_id: str | None = None
         self.request_id: str | None = None
@@ -235,6 +237,9 @@ class Invocation:
             # The span keeps the (cut) name its metrics fold into _other: spans are not series.
             span_attributes[GEN_AI_REQUEST_MODEL] = cap_length(request.request_model)
         span_attributes[GEN_AI_REQUEST_STREAM] = request.stream
+        if experiment is not None:
+            # Spans only: the metrics' variant label already splits them, and series stay fewer.
+            span_attributes[LLMPERF_EXPERIMENT] = experiment
         # Made once per call, here, where the application's request context is current.
         if telemetry.consent_needed:
             self.consent: bool | None = decide(telemetry.consent_ask, telemetry.consent_default)

@@ -42,6 +42,8 @@ MAX_REPR: Final = 80
 DEFAULT_MAX_MODELS: Final = 100
 DEFAULT_MAX_LABEL_VALUES: Final = 100
 DEFAULT_MAX_VARIANTS: Final = 16
+MAX_EXPERIMENTS: Final = 32
+"""Distinct experiment names that become ``llmperf.experiment`` label values; later ones are ``_other``."""
 
 _ALLOWED = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:/ -]*")
 # Values that are ours, not the application's: they never take a slot.
@@ -196,6 +198,7 @@ EVALUATION_NAMES = BoundedLabels("gen_ai.evaluation.name", DEFAULT_MAX_LABEL_VAL
 EVALUATION_CLASSES = BoundedLabels("llmperf.evaluation.class", DEFAULT_MAX_LABEL_VALUES, MAX_LENGTH)
 FEEDBACK_LABELS = BoundedLabels("llmperf.feedback.label", DEFAULT_MAX_LABEL_VALUES, MAX_LENGTH)
 VARIANTS = BoundedLabels("llmperf.variant", DEFAULT_MAX_VARIANTS, MAX_LENGTH)
+EXPERIMENTS = BoundedLabels("llmperf.experiment", MAX_EXPERIMENTS, MAX_LENGTH)
 
 _MODEL_KEYS = (REQUEST_MODELS, RESPONSE_MODELS)
 _OTHER_KEYS = (

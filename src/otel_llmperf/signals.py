@@ -9,6 +9,7 @@ process does not know is still counted, with model, provider and operation ``_un
 
 from __future__ import annotations
 
+import sys
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -30,7 +31,7 @@ from opentelemetry.semconv._incubating.attributes.user_attributes import USER_HA
 from opentelemetry.trace import NonRecordingSpan, SpanContext
 from opentelemetry.util.types import AttributeValue
 
-from otel_llmperf import _errors, consent_policy, experiments, labels, privacy, tokens
+from otel_llmperf import _errors, consent_policy, experiments, exposures, labels, privacy, tokens
 from otel_llmperf.attributes import LLMPERF_VARIANT, UNKNOWN
 from otel_llmperf.config import Settings, load_settings
 from otel_llmperf.errors import FeedbackError
@@ -73,11 +74,9 @@ _lock = threading.Lock()
 def configure(settings: Settings, meter_provider: metrics.MeterProvider | None, logger_provider: Any = None) -> Signals:
     """Bind feedback and evaluations to these providers and settings (done by ``instrument()``)."""
     global _signals
-    signals = Signals(
-        metrics.get_meter(SCOPE, __version__, meter_provider),
-        _logs.get_logger(SCOPE, __version__, logger_provider=logger_provider),
-        settings,
-    )
+    meter = metrics.get_meter(SCOPE, __version__, meter_provider)
+    signals = Signals(meter, _logs.get_logger(SCOPE, __version__, logger_provider=logger_provider), settings)
+    exposures.register(meter)
     REGISTRY.configure(settings.feedback_max_calls, settings.feedback_retention)
     labels.configure(settings.max_models, settings.max_label_values)
     with _lock:
@@ -89,6 +88,11 @@ def activate(settings: Settings, meter_provider: Any = None, logger_provider: An
     """Bind feedback, evaluations and variants to these settings and providers."""
     configure(settings, meter_provider, logger_provider)
     experiments.configure(settings.variant, settings.max_variants)
+    # Experiments declared before instrument() take their variant slots again in the reset cap;
+    # an application that never declares one never loads the module.
+    assignment = sys.modules.get("otel_llmperf.assignment")
+    if assignment is not None:
+        assignment.readmit()
     experiments.propagate_to_threads()
 
 

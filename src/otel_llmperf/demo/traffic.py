@@ -4,8 +4,11 @@
 Arrivals are Poisson at the requested rate; each request picks an operation from a weighted
 mix (OpenAI streaming chat most of all; Anthropic, Gemini, Bedrock, Mistral and Cohere when
 their SDKs are installed), mostly through async clients, with a share through sync clients on
-worker threads, so both code paths are exercised. Every request runs in A/B
-variant "a" or "b" (b asks for concise answers); simulated users then give feedback and
+worker threads, so both code paths are exercised. Every request comes from one of
+:data:`USERS` simulated users, assigned to A/B variant "a" or "b" of the experiment
+:data:`EXPERIMENT` (50/50, sticky per user; b asks for concise answers) with ``assign()``, so
+exposures and declared weights reach the A/B dashboard and the report's sample-ratio check;
+simulated users then give feedback and
 judges evaluate (:mod:`otel_llmperf.demo.users`). Errors come from the fake server's
 configured fault rates, and are counted, never raised.
 """
@@ -19,7 +22,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from otel_llmperf import variant
+from otel_llmperf import assign, declare_experiment
 from otel_llmperf.demo import users
 from otel_llmperf.demo.clients import Clients, bedrock_headers
 from otel_llmperf.demo.server import Behaviour, ServerConfig
@@ -105,6 +108,10 @@ class Request:
 
 
 VARIANTS = ("a", "b")
+EXPERIMENT = "demo-concise"
+# Many more users than a demo sends requests: most come once, so exposures are independent draws
+# and the sample-ratio check of the report and the alert rule holds at its nominal level.
+USERS = 100_000
 # Variant "b" is a "concise answers" prompt: fewer output tokens, so shorter calls.
 _CONCISE = 0.6
 
@@ -291,9 +298,9 @@ class Traffic:
 
 
 async def _one(traffic: Traffic, operation: Operation, rng: random.Random) -> None:
-    name = rng.choice(VARIANTS)
+    user = f"user-{rng.randrange(USERS)}"
     model = rng.choice(operation.models)
-    with variant(name):
+    with assign(EXPERIMENT, user) as name:
         try:
             request = _request(rng, model, name, traffic.config, traffic.experiment)
             response = await operation.run(traffic.clients, request)
@@ -316,6 +323,7 @@ async def generate(
 ) -> Tally:
     """Send requests at ``rps`` (Poisson arrivals) until ``stop`` is set; wait for those in flight."""
     rng = random.Random(seed)
+    declare_experiment(EXPERIMENT, dict.fromkeys(VARIANTS, 50), salt=str(seed))
     traffic = Traffic(clients, config or demo_server_config(seed), Tally(), experiment or Experiment())
     mix = [operation for operation in MIX if clients.available(operation.sdk)]
     weights = [operation.weight for operation in mix]

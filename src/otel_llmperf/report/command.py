@@ -255,6 +255,8 @@ def make_report(options: ReportOptions, out: TextIO, err: TextIO) -> int:
     from otel_llmperf.report.compare import query_count as compare_queries
     from otel_llmperf.report.prom import Prometheus, PrometheusError
     from otel_llmperf.report.queries import VARIANT, Scope
+    from otel_llmperf.report.srm_section import QUERY_COUNT as srm_queries
+    from otel_llmperf.report.srm_section import collect_srm
 
     range_seconds = _seconds(options.range_, "--range")
     step = _seconds(options.step, "--step")
@@ -270,11 +272,12 @@ def make_report(options: ReportOptions, out: TextIO, err: TextIO) -> int:
     try:
         prom = Prometheus(options.prometheus, timeout=options.timeout, headers=dict(options.headers))
         prom.check()
-        total = query_count(scope, range_, slo_spec)
+        total = query_count(scope, range_, slo_spec) + srm_queries
         if options.compare is not None:
             total += compare_queries(slo_spec)
         with _progress(total, err) as advance:
             data = collect(prom, scope, start, end, step, range_, slo_spec, advance)
+            data.srm = collect_srm(prom, scope, end, range_, advance)
             if options.compare is not None:
                 a, b = options.compare
                 data.comparison = compare_variants(

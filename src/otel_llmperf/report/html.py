@@ -32,6 +32,7 @@ from otel_llmperf.report.csvfiles import (
     totals_table,
 )
 from otel_llmperf.report.formatting import format_ci, format_difference, format_p, format_value, verdict_class
+from otel_llmperf.report.srm_section import srm_html
 from otel_llmperf.report.stats import Comparison
 from otel_llmperf.version import __version__
 
@@ -373,6 +374,7 @@ def render_html(data: ReportData, images: Mapping[str, str], summary_jsonld: Map
         _slos(data.slos),
         "</section>",
         '<section id="ab"><h2>A/B comparison</h2>',
+        srm_html(data.srm),  # above the comparison: a mismatch makes it suspect
         _comparison(data.comparison, images.get("comparison")),
         "</section>",
         '<section id="methods"><h2>Methods</h2>',

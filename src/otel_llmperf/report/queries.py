@@ -298,4 +298,4 @@ def totals(scope: Scope, range_: str) -> list[Panel]:
 
 def series_names() -> tuple[str, ...]:
     """One series name per metric of the contract that shows whether it has data (``_count`` or ``_total``)."""
-    return tuple(spec.prometheus if spec.kind == "counter" else f"{spec.prometheus}_count" for spec in CONTRACT)
+    return tuple(spec.prometheus if spec.kind != "histogram" else f"{spec.prometheus}_count" for spec in CONTRACT)

@@ -237,9 +237,16 @@ def print_summary(data: ReportData, console: Console | None = None) -> None:
     tables = model_tables(data, out)
     if not tables:
         out.print(Text("No totals: Prometheus returned no data for the range.", style="yellow"))
-    for table in [*tables, slo_rich_table(data, out), comparison_rich_table(data, out)]:
+    for table in [*tables, slo_rich_table(data, out)]:
         if table is not None:
             out.print(table)
+    if data.srm:
+        from otel_llmperf.report.srm_section import print_srm
+
+        print_srm(data.srm, out)  # above the comparison: a mismatch makes it suspect
+    comparison = comparison_rich_table(data, out)
+    if comparison is not None:
+        out.print(comparison)
     if data.comparison is None:
         return
     if not data.comparison:
