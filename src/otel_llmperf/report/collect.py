@@ -28,6 +28,7 @@ from otel_llmperf.slo import Slo, SloSpec, parse_spec
 from otel_llmperf.slo_rules import le_matcher, quote
 
 if TYPE_CHECKING:
+    from otel_llmperf.report.baseline import BaselineResult
     from otel_llmperf.report.stats import Comparison
 
 # The SLOs of grafana/slo.yaml, for a report run where that file is not at hand (a test keeps them equal).
@@ -105,6 +106,7 @@ class ReportData:
     extra: tuple[tuple[str, str], ...] = ()  # Scope.extra: rebuild the scope as Scope(job, window, extra)
     alpha: float = 0.05  # the significance level of the comparison's verdicts (after Holm)
     slo_spec: SloSpec | None = None  # the SLOs of `slos` (and of the comparison), to rebuild their queries
+    baseline: BaselineResult | None = None  # filled by the command from baseline.py when --baseline
 
     @property
     def scope(self) -> Scope:

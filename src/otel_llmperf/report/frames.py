@@ -80,7 +80,9 @@ def _series_key(series: Series, by: Sequence[str]) -> tuple[tuple[str, ...], lis
 
 def series_frame(series: Iterable[Series], by: Sequence[str]) -> pd.DataFrame:
     """One row per (time, series): time, unix_time, provider, model, variant, other labels of ``by``, value."""
-    pd = require_pandas()
+    require_pandas()
+    import pandas as pd
+
     labels = label_columns(by)
     sources = [_label(name, by) for name in labels]
     rows: list[list[Any]] = []
@@ -113,7 +115,9 @@ def totals_frame(catalog: Mapping[str, Panel], answers: Mapping[str, Sequence[Se
 
     ``labels`` holds the series' other labels Prometheus-style (``gen_ai_evaluation_name="qa"``).
     """
-    pd = require_pandas()
+    require_pandas()
+    import pandas as pd
+
     rows: list[list[Any]] = []
     for key, panel in catalog.items():
         by = panel.by
@@ -134,7 +138,9 @@ COMPARISON_COLUMNS = ("metric", "unit", "a", "b", "n_a", "n_b", "difference", "c
 
 def comparison_frame(rows: Sequence[Comparison]) -> pd.DataFrame:
     """One row per compared metric: both values, b - a, interval bounds, raw and Holm p, method, verdict."""
-    pd = require_pandas()
+    require_pandas()
+    import pandas as pd
+
     records = []
     for row in rows:
         record = dataclasses.asdict(row)

@@ -214,12 +214,8 @@ class _Queries:
 
     def accuracy(self) -> str:
         """Binary: (tp + tn) / all; with classes: Σ tp / Σ (tp + fn)."""
-        binary = self.ratio(
-            self.outcomes(self.pe, "tp|tn", BINARY), self.outcomes(self.pe, "tp|fp|fn|tn", BINARY)
-        )
-        per_class = self.ratio(
-            self.outcomes(self.pe, "tp", PER_CLASS), self.outcomes(self.pe, "tp|fn", PER_CLASS)
-        )
+        binary = self.ratio(self.outcomes(self.pe, "tp|tn", BINARY), self.outcomes(self.pe, "tp|fp|fn|tn", BINARY))
+        per_class = self.ratio(self.outcomes(self.pe, "tp", PER_CLASS), self.outcomes(self.pe, "tp|fn", PER_CLASS))
         # An evaluation is either binary or per class, so `or` unions two disjoint sets of evaluations.
         return f"({binary}) or ({per_class})"
 
