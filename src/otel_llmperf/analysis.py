@@ -29,7 +29,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from otel_llmperf.report import frames
-from otel_llmperf.report.baseline import duration
+from otel_llmperf.report.periods import duration
 from otel_llmperf.report.prom import Prometheus
 from otel_llmperf.report.queries import Panel, Scope, panels, totals
 from otel_llmperf.slo import SloSpecError, duration_seconds
@@ -39,7 +39,7 @@ frames.require_pandas()
 if TYPE_CHECKING:
     import pandas as pd
 
-    from otel_llmperf.report.baseline import BaselineResult, Period
+    from otel_llmperf.report.periods import BaselineResult
 
 __all__ = ["Analysis"]
 
@@ -123,15 +123,16 @@ class Analysis:
 
     def baseline(self, offset: str = "7d", start: float | None = None, end: float | None = None) -> BaselineResult:
         """The report's ``--baseline`` comparison as it computes it (rows, identities, notes)."""
-        from otel_llmperf.report import baseline as periods
+        from otel_llmperf.report import baseline as base
+        from otel_llmperf.report.periods import Period, baseline_period
 
         explicit = start is not None and end is not None
         shift = None if explicit else _seconds(offset, "offset")
-        period: Period = periods.periods(self.end, self.range_seconds, shift, start, end)
-        recent = periods.Period(self.start, self.end)
+        period = baseline_period(self.end, self.range_seconds, shift, start, end)
+        recent = Period(self.start, self.end)
         option = f"start={start}, end={end}" if explicit else f"offset={offset!r}"
-        periods.check_baseline(self.prometheus, self.scope, period, recent, option)
-        return periods.compare_periods(
+        base.check_baseline(self.prometheus, self.scope, period, recent, option)
+        return base.compare_periods(
             self.prometheus, self.scope, period, recent, seed=self.seed, alpha=self.alpha, option=option
         )
 
@@ -139,7 +140,7 @@ class Analysis:
         self, offset: str = "7d", start: float | None = None, end: float | None = None
     ) -> pd.DataFrame:
         """The report's baseline table: a = baseline, b = recent, and ``shifted`` (True: flagged after Holm)."""
-        from otel_llmperf.report.baseline import is_shifted
+        from otel_llmperf.report.periods import is_shifted
 
         result = self.baseline(offset, start, end)
         frame = frames.comparison_frame(result.rows)
@@ -153,7 +154,7 @@ class Analysis:
         """Requested model → response model and fingerprint, calls in each period, and status (new, gone, …)."""
         import pandas as pd
 
-        from otel_llmperf.report.baseline import identity_table
+        from otel_llmperf.report.periods import identity_table
 
         result = self.baseline(offset, start, end)
         columns = ["provider", "request_model", "response_model", "fingerprint", "baseline", "recent", "status"]

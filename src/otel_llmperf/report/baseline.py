@@ -21,12 +21,11 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import time
 from collections import defaultdict
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable
 
 from otel_llmperf.report import stats
-from otel_llmperf.report.collect import PanelData, _utc
 from otel_llmperf.report.compare import (
     _accuracy,
     _Counts,
@@ -37,6 +36,7 @@ from otel_llmperf.report.compare import (
     variant_queries,
     whole,
 )
+from otel_llmperf.report.periods import DEFAULT_OFFSET, BaselineResult, IdentityRow, Period
 from otel_llmperf.report.prom import Prometheus, PrometheusError, Series
 from otel_llmperf.report.queries import (
     DURATION,
@@ -49,6 +49,7 @@ from otel_llmperf.report.queries import (
     TOKEN_TYPE,
     TOKENS,
     VARIANT,
+    Panel,
     Scope,
     panels,
     selector,
@@ -63,7 +64,6 @@ MODEL_IDENTITY = "llmperf_model_identity_total"
 RESPONSE_MODEL = "gen_ai_response_model"
 FINGERPRINT = "openai_response_system_fingerprint"
 IDENTITY_LABELS = (PROVIDER, MODEL, RESPONSE_MODEL, FINGERPRINT)
-DEFAULT_OFFSET = "7d"
 PERIODS: tuple[str, str] = ("baseline", "recent")
 # The queries a comparison of periods runs, in order (titles of variant_queries and baseline_queries).
 TITLES = ("calls", "errors", "error types", "duration", "time to first chunk", "output tokens", "finish reasons",
@@ -74,91 +74,12 @@ QUALITY_SECTIONS = ("satisfaction", "accuracy")
 MAX_PLOT_POINTS = 10_000
 
 
+def _utc(seconds: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(seconds))
+
+
 class BaselineRangeError(PrometheusError):
     """The baseline period holds none of otel-llmperf's series; the message names the option and where data is."""
-
-
-@dataclass(frozen=True)
-class Period:
-    """A closed time range, unix seconds."""
-
-    start: float
-    end: float
-
-    @property
-    def seconds(self) -> float:
-        """Its length."""
-        return self.end - self.start
-
-    @property
-    def range_(self) -> str:
-        """Its length as a Prometheus duration."""
-        return duration(self.seconds)
-
-
-def duration(seconds: float) -> str:
-    """``seconds`` as a Prometheus duration (``90s``, ``5m``, ``2h``)."""
-    whole_seconds = max(round(seconds), 1)
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if whole_seconds % size == 0:
-            return f"{whole_seconds // size}{unit}"
-    return f"{whole_seconds}s"
-
-
-@dataclass(frozen=True)
-class IdentityRow:
-    """One model identity (requested model → response model and fingerprint) and its calls in each period."""
-
-    provider: str
-    request_model: str
-    response_model: str
-    fingerprint: str
-    baseline: int
-    recent: int
-
-    @property
-    def status(self) -> str:
-        """``new`` (only recent), ``gone`` (only baseline) or ``unchanged``."""
-        if not self.baseline:
-            return "new"
-        return "gone" if not self.recent else "unchanged"
-
-
-@dataclass
-class BaselineResult:
-    """The baseline comparison of one report."""
-
-    baseline: Period
-    recent: Period
-    option: str  # how the baseline was asked for, e.g. "--baseline 7d"
-    rows: list[Comparison]
-    identities: list[IdentityRow] | None  # None: no model-identity series in either period
-    notes: list[str] = field(default_factory=list)  # signals left out, and why
-    plots: list[PanelData] = field(default_factory=list)  # quality signals over both periods
-    alpha: float = stats.ALPHA
-
-    @property
-    def shifted(self) -> list[Comparison]:
-        """The rows whose difference survived Holm's adjustment."""
-        return [row for row in self.rows if is_shifted(row)]
-
-    @property
-    def identity_changed(self) -> bool:
-        """Whether some model identity is new or gone."""
-        return any(row.status != "unchanged" for row in self.identities or ())
-
-
-def is_shifted(row: Comparison) -> bool:
-    """True when the comparison's verdict claims a difference (after Holm)."""
-    return row.verdict in stats.SIGNIFICANT
-
-
-def periods(end: float, range_seconds: float, offset: float | None, start: float | None, stop: float | None) -> Period:
-    """The baseline period: ``offset`` earlier than the recent range, or ``start``..``stop`` when given."""
-    if start is not None and stop is not None:
-        return Period(start, stop)
-    shift = offset if offset is not None else 7 * 86400.0
-    return Period(end - range_seconds - shift, end - shift)
 
 
 def baseline_queries(scope: Scope, range_: str) -> dict[str, str]:
@@ -311,12 +232,12 @@ def compare_periods(
 
 def quality_plots(
     prom: Prometheus, scope: Scope, baseline: Period, recent: Period, step: float
-) -> tuple[list[PanelData], float]:
+) -> tuple[list[tuple[Panel, list[Series]]], float]:
     """The satisfaction and accuracy panels over both periods (and between them); returns them and the step used."""
     start, end = min(baseline.start, recent.start), max(baseline.end, recent.end)
     step = max(step, math.ceil((end - start) / MAX_PLOT_POINTS))
     return [
-        PanelData(panel, prom.query_range(panel.expr, start, end, step))
+        (panel, prom.query_range(panel.expr, start, end, step))
         for panel in panels(scope)
         if panel.section in QUALITY_SECTIONS
     ], step
@@ -342,8 +263,3 @@ def check_baseline(prom: Prometheus, scope: Scope, baseline: Period, recent: Per
         f"series in Prometheus at {prom.url}; {where}. Choose a baseline inside that range (a shorter offset, or "
         "--baseline-start/--baseline-end)."
     )
-
-
-def identity_table(rows: Sequence[IdentityRow]) -> list[Mapping[str, object]]:
-    """The identity rows as plain records (for CSV and DataFrames)."""
-    return [{**dataclasses.asdict(row), "status": row.status} for row in rows]

@@ -11,9 +11,10 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from otel_llmperf.report.baseline import BaselineResult, IdentityRow, identity_table, is_shifted
+from otel_llmperf.report.collect import PanelData
 from otel_llmperf.report.csvfiles import PLOTS_DIR, rfc3339, write_comparison
 from otel_llmperf.report.formatting import format_ci, format_difference, format_p, format_value, verdict_class
+from otel_llmperf.report.periods import BaselineResult, IdentityRow, identity_table, is_shifted
 from otel_llmperf.report.stats import Comparison
 
 if TYPE_CHECKING:
@@ -165,11 +166,11 @@ def html_section(result: BaselineResult | None, images: Mapping[str, str]) -> st
         parts.append("</tbody></table>")
     parts += [f'<p class="warn">{_esc(note)}</p>' for note in result.notes]
     figures = [
-        f'<figure><img src="{_esc(images[panel.panel.key])}" alt="{_esc(panel.panel.title)} over time, baseline '
-        f'shaded" loading="lazy"><figcaption>{_esc(panel.panel.title)} per model; the shaded band is the '
+        f'<figure><img src="{_esc(images[panel.key])}" alt="{_esc(panel.title)} over time, baseline '
+        f'shaded" loading="lazy"><figcaption>{_esc(panel.title)} per model; the shaded band is the '
         "baseline period.</figcaption></figure>"
-        for panel in result.plots
-        if panel.panel.key in images
+        for panel, _ in result.plots
+        if panel.key in images
     ]
     if figures:
         parts += ['<div class="grid">', *figures, "</div>"]
@@ -194,9 +195,9 @@ def write_files(result: BaselineResult, folder: Path) -> dict[str, str]:
     images: dict[str, str] = {}
     start = min(result.baseline.start, result.recent.start)
     end = max(result.baseline.end, result.recent.end)
-    for panel_data in result.plots:
-        relative = f"{PLOTS_DIR}/baseline-{panel_data.panel.key}.png"
+    for panel, series in result.plots:
+        relative = f"{PLOTS_DIR}/baseline-{panel.key}.png"
         shade = (result.baseline.start, result.baseline.end, "baseline")
-        plots.plot_panel(panel_data, folder / relative, start=start, end=end, shade=shade)
-        images[panel_data.panel.key] = relative
+        plots.plot_panel(PanelData(panel, series), folder / relative, start=start, end=end, shade=shade)
+        images[panel.key] = relative
     return images

@@ -28,7 +28,7 @@ from otel_llmperf.slo import Slo, SloSpec, parse_spec
 from otel_llmperf.slo_rules import le_matcher, quote
 
 if TYPE_CHECKING:
-    from otel_llmperf.report.baseline import BaselineResult
+    from otel_llmperf.report.periods import BaselineResult
     from otel_llmperf.report.stats import Comparison
 
 # The SLOs of grafana/slo.yaml, for a report run where that file is not at hand (a test keeps them equal).

@@ -23,8 +23,8 @@ from typing import TYPE_CHECKING, Any, TextIO
 from otel_llmperf.slo import SloSpec, SloSpecError, duration_seconds, load_spec
 
 if TYPE_CHECKING:
-    from otel_llmperf.report.baseline import BaselineResult, Period
     from otel_llmperf.report.collect import ReportData
+    from otel_llmperf.report.periods import BaselineResult, Period
     from otel_llmperf.report.prom import Prometheus
     from otel_llmperf.report.queries import Scope
 
@@ -336,7 +336,7 @@ def _iso(unix: float) -> str:
 
 def _baseline_period(options: ReportOptions, end: float, range_seconds: float) -> tuple[Period | None, str]:
     """The baseline period the options ask for (None: none asked), and how it was asked, for messages."""
-    from otel_llmperf.report.baseline import periods
+    from otel_llmperf.report.periods import baseline_period
 
     if not options.wants_baseline:
         return None, ""
@@ -352,12 +352,11 @@ def _baseline_period(options: ReportOptions, end: float, range_seconds: float) -
             raise ReportUsageError(f"--baseline-end must be after --baseline-start, got {stop} <= {start}")
         if stop > end:
             raise ReportUsageError("--baseline-end must not be after the end of the report's range (--end)")
-        return periods(
-            end, range_seconds, None, start, stop
-        ), f"--baseline-start {_iso(start)} --baseline-end {_iso(stop)}"
+        option = f"--baseline-start {_iso(start)} --baseline-end {_iso(stop)}"
+        return baseline_period(end, range_seconds, None, start, stop), option
     text = options.baseline or DEFAULT_BASELINE
     offset = _seconds(text, "--baseline")
-    return periods(end, range_seconds, offset, None, None), f"--baseline {text}"
+    return baseline_period(end, range_seconds, offset, None, None), f"--baseline {text}"
 
 
 def _compare_baseline(
@@ -369,14 +368,15 @@ def _compare_baseline(
     option: str,
     advance: Callable[[str], None],
 ) -> BaselineResult:
-    from otel_llmperf.report import baseline as periods
+    from otel_llmperf.report import baseline as base
+    from otel_llmperf.report.periods import Period
 
-    recent = periods.Period(data.start, data.end)
-    periods.check_baseline(prom, scope, baseline, recent, option)
-    result = periods.compare_periods(
+    recent = Period(data.start, data.end)
+    base.check_baseline(prom, scope, baseline, recent, option)
+    result = base.compare_periods(
         prom, scope, baseline, recent, seed=options.seed, progress=advance, alpha=options.alpha, option=option
     )
-    result.plots, _ = periods.quality_plots(prom, scope, baseline, recent, data.step)
+    result.plots, _ = base.quality_plots(prom, scope, baseline, recent, data.step)
     return result
 
 
