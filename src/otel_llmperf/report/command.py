@@ -273,10 +273,12 @@ def _progress(total: int, err: TextIO) -> Iterator[Callable[[str], None]]:
 
 def make_report(options: ReportOptions, out: TextIO, err: TextIO) -> int:
     """Query Prometheus and write the report the options ask for."""
+    from otel_llmperf.report.baseline import check_baseline
     from otel_llmperf.report.baseline import query_count as baseline_queries
     from otel_llmperf.report.collect import collect, query_count
     from otel_llmperf.report.compare import compare_variants
     from otel_llmperf.report.compare import query_count as compare_queries
+    from otel_llmperf.report.periods import Period
     from otel_llmperf.report.prom import Prometheus, PrometheusError
     from otel_llmperf.report.queries import VARIANT, Scope
 
@@ -295,6 +297,9 @@ def make_report(options: ReportOptions, out: TextIO, err: TextIO) -> int:
     try:
         prom = Prometheus(options.prometheus, timeout=options.timeout, headers=dict(options.headers))
         prom.check()
+        if baseline_period is not None:
+            # Before the long work: a baseline without data is a usage mistake, said at once.
+            check_baseline(prom, scope, baseline_period, Period(start, end), baseline_option)
         total = query_count(scope, range_, slo_spec)
         if options.compare is not None:
             total += compare_queries(slo_spec)
@@ -372,7 +377,6 @@ def _compare_baseline(
     from otel_llmperf.report.periods import Period
 
     recent = Period(data.start, data.end)
-    base.check_baseline(prom, scope, baseline, recent, option)
     result = base.compare_periods(
         prom, scope, baseline, recent, seed=options.seed, progress=advance, alpha=options.alpha, option=option
     )
