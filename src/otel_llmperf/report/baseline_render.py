@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from otel_llmperf.report.collect import PanelData
-from otel_llmperf.report.csvfiles import PLOTS_DIR, rfc3339, write_comparison
+from otel_llmperf.report.csvfiles import BASELINE_CSV, PLOTS_DIR, rfc3339, write_comparison
 from otel_llmperf.report.formatting import format_ci, format_difference, format_p, format_value, verdict_class
 from otel_llmperf.report.periods import BaselineResult, IdentityRow, identity_table, is_shifted
 from otel_llmperf.report.stats import Comparison
@@ -20,7 +20,6 @@ from otel_llmperf.report.stats import Comparison
 if TYPE_CHECKING:
     from rich.console import Console, RenderableType
 
-BASELINE_CSV = "baseline.csv"
 IDENTITY_CSV = "model_identity.csv"
 FLAG = "SHIFTED"
 STYLES = {"good": "bold green", "bad": "bold red", "warn": "bold yellow", "muted": "dim"}

@@ -7,6 +7,7 @@ Layout of a report folder (paths relative to it, the same names the HTML links t
     totals.csv             the figures over the whole range, one row per (totals key, series)
     slos.csv               one row per SLO and group
     comparison.csv         one row per A/B comparison (only with --compare-variants)
+    baseline.csv           one row per signal, a = baseline, b = recent (only with --baseline)
     queries.json           {file: {"expr", "start", "end", "step"}} or {"expr", "at"}: every query behind every CSV
 
 Values are written as ``repr(float)`` so they parse back to the very float Prometheus sent;
@@ -29,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from otel_llmperf.report import frames
+from otel_llmperf.report.baseline import baseline_queries
 from otel_llmperf.report.collect import PanelData, ReportData, SloResult, slo_queries
 from otel_llmperf.report.compare import variant_queries
 from otel_llmperf.report.prom import Series
@@ -40,6 +42,7 @@ PLOTS_DIR = "plots"
 TOTALS_CSV = "totals.csv"
 SLOS_CSV = "slos.csv"
 COMPARISON_CSV = "comparison.csv"
+BASELINE_CSV = "baseline.csv"
 QUERIES_JSON = "queries.json"
 SUMMARY_JSON = "summary.json"
 
@@ -219,6 +222,7 @@ def queries(data: ReportData) -> dict[str, dict[str, Any]]:
     SLOs: ``slos.csv#<slo>/good`` and ``slos.csv#<slo>/total`` → {"expr", "at"}: the good and total
     columns of that SLO's rows, one row per group.
     A/B: ``comparison.csv#<title>`` → {"expr", "at"}: every count the comparison is computed from.
+    Baseline: ``baseline.csv#<title>/baseline`` and ``…/recent`` → {"expr", "at"}: the same counts per period.
     """
     result: dict[str, dict[str, Any]] = {}
     for panel_data in data.panels:
@@ -236,6 +240,10 @@ def queries(data: ReportData) -> dict[str, dict[str, Any]]:
     if data.comparison is not None:
         for title, expr in variant_queries(data.scope, data.range_, data.slo_spec).items():
             result[f"{COMPARISON_CSV}#{title}"] = {"expr": expr, "at": data.end}
+    if data.baseline is not None:
+        for name, period in (("baseline", data.baseline.baseline), ("recent", data.baseline.recent)):
+            for title, expr in baseline_queries(data.scope, period.range_).items():
+                result[f"{BASELINE_CSV}#{title}/{name}"] = {"expr": expr, "at": period.end}
     return result
 
 
