@@ -307,11 +307,14 @@ def test_analysis_without_pandas_names_the_extra() -> None:
         (["--baseline", "a week"], "--baseline 'a week' is not a Prometheus duration"),
     ],
 )
-def test_bad_baseline_options_name_the_option(args: list[str], message: str, tmp_path: Path) -> None:
-    argv = [_command(), "report", "--prometheus", "http://127.0.0.1:9", "--end", "1000000", "--out", str(tmp_path)]
-    result = subprocess.run([*argv, *args], capture_output=True, text=True, timeout=60, env=_child_env())
-    assert result.returncode == 2
-    assert message in result.stderr
+def test_bad_baseline_options_name_the_option(
+    args: list[str], message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from otel_llmperf.cli import main
+
+    argv = ["report", "--prometheus", "http://127.0.0.1:9", "--end", "1000000", "--out", str(tmp_path)]
+    assert main([*argv, *args]) == 2
+    assert message in capsys.readouterr().err
 
 
 def test_category_test_is_scipys_chi_square() -> None:
@@ -333,3 +336,22 @@ def test_category_test_is_scipys_chi_square() -> None:
     assert "'stop'" in row.method
     small = stats.category_test({"stop": 10}, {"stop": 50}, metric="Finish-reason mix")
     assert small.verdict.startswith("not enough data (needs ≥ 30 calls") and small.p_value is None
+
+
+def test_series_frame_is_one_row_per_time_and_series() -> None:
+    from otel_llmperf.report.frames import series_frame
+    from otel_llmperf.report.prom import Series
+
+    by = ("gen_ai_provider_name", "gen_ai_request_model", "llmperf_variant", "gen_ai_evaluation_name")
+    labels = {"gen_ai_provider_name": "openai", "gen_ai_evaluation_name": "qa"}
+    series = [
+        Series({**labels, "gen_ai_request_model": "m2", "llmperf_variant": "b"}, [(20.0, 0.5), (10.0, math.nan)]),
+        Series({**labels, "gen_ai_request_model": "m1"}, [(10.0, 1.0)]),
+    ]
+    frame = series_frame(series, by)
+    assert list(frame.columns) == ["time", "unix_time", "provider", "model", "variant", "evaluation", "value"]
+    assert list(frame["model"]) == ["m1", "m2", "m2"] and list(frame["variant"]) == ["", "b", "b"]
+    assert list(frame["unix_time"]) == [10.0, 10.0, 20.0]
+    assert math.isnan(frame["value"][1]) and frame["value"][2] == 0.5
+    assert str(frame["time"][2]) == "1970-01-01 00:00:20+00:00"
+    assert series_frame([], by).empty
