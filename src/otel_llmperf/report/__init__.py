@@ -5,7 +5,7 @@
 
     pip install '.[report]'      # in a checkout; otel-llmperf is not on PyPI yet
     otel-llmperf report --prometheus http://127.0.0.1:9090 --range 7d --step 5m \\
-        [--job REGEX] [--compare-variants a,b] [--format html|terminal|both] [--out DIR]
+        [--job REGEX] [--compare-variants a,b] [--baseline [OFFSET]] [--format html|terminal|both] [--out DIR]
 
 The command queries the Prometheus HTTP API (nothing else, and nothing leaves for anywhere
 else) and writes a self-contained folder: ``index.html`` (tables, PNG plots, methods),
@@ -14,8 +14,10 @@ else) and writes a self-contained folder: ``index.html`` (tables, PNG plots, met
 ``summary.json``, whose figures also go into a schema.org ``Dataset`` JSON-LD block in the page.
 
 Modules, one job each: :mod:`.prom` (HTTP API client and its errors), :mod:`.queries` (the panel
-catalog and its PromQL), :mod:`.collect` (running it, SLO attainment), :mod:`.stats` and
-:mod:`.compare` (A/B statistics), :mod:`.plots`, :mod:`.csvfiles`, :mod:`.transparency`,
-:mod:`.html`, :mod:`.terminal` (output), :mod:`.command` (the command line). numpy, scipy,
-matplotlib and rich are imported only when a report is made.
+catalog and its PromQL), :mod:`.collect` (running it, SLO attainment), :mod:`.frames` (the answers as
+pandas DataFrames, shared with :mod:`otel_llmperf.analysis`), :mod:`.stats` and :mod:`.compare` (A/B
+statistics), :mod:`.baseline` and :mod:`.periods` (``--baseline``: recent vs an earlier period),
+:mod:`.plots`, :mod:`.csvfiles`, :mod:`.transparency`, :mod:`.html`, :mod:`.terminal`,
+:mod:`.baseline_render` (output), :mod:`.command` (the command line). numpy, scipy,
+matplotlib, rich and pandas are imported only when a report is made.
 """

@@ -28,6 +28,7 @@ from otel_llmperf.slo import Slo, SloSpec, parse_spec
 from otel_llmperf.slo_rules import le_matcher, quote
 
 if TYPE_CHECKING:
+    from otel_llmperf.report.periods import BaselineResult
     from otel_llmperf.report.srm import SrmResult
     from otel_llmperf.report.stats import Comparison
 
@@ -107,6 +108,7 @@ class ReportData:
     alpha: float = 0.05  # the significance level of the comparison's verdicts (after Holm)
     slo_spec: SloSpec | None = None  # the SLOs of `slos` (and of the comparison), to rebuild their queries
     srm: list[SrmResult] | None = None  # sample-ratio checks of declared experiments (report.srm_section)
+    baseline: BaselineResult | None = None  # filled by the command from baseline.py when --baseline
 
     @property
     def scope(self) -> Scope:

@@ -24,14 +24,20 @@ from otel_llmperf.slo import SloSpec, SloSpecError, duration_seconds, load_spec
 
 if TYPE_CHECKING:
     from otel_llmperf.report.collect import ReportData
+    from otel_llmperf.report.periods import BaselineResult, Period
+    from otel_llmperf.report.prom import Prometheus
+    from otel_llmperf.report.queries import Scope
 
 # What the report needs beyond the core package (the `report` extra), by import name.
-EXTRA_MODULES = ("matplotlib", "scipy", "rich", "numpy")
-INSTALL_HINT = "the report extra: pip install numpy scipy matplotlib rich (or pip install '.[report]' in a checkout)"
+EXTRA_MODULES = ("matplotlib", "scipy", "rich", "numpy", "pandas")
+INSTALL_HINT = (
+    "the report extra: pip install numpy scipy matplotlib rich pandas (or pip install '.[report]' in a checkout)"
+)
 FORMATS = ("html", "terminal", "both")
 CREATOR_VARIABLE = "OTEL_PYTHON_LLMPERF_REPORT_CREATOR"
 DEFAULT_OUT = "llmperf-report"
 DEFAULT_SLO_FILE = Path("grafana/slo.yaml")
+DEFAULT_BASELINE = "7d"
 
 
 @dataclass(frozen=True)
@@ -56,6 +62,14 @@ class ReportOptions:
     end: float | None = None  # unix seconds; None: now
     headers: tuple[tuple[str, str], ...] = field(default_factory=tuple)
     timeout: float = 30.0
+    baseline: str | None = None  # offset of the baseline period (e.g. "7d"); None: no baseline unless start/end
+    baseline_start: float | None = None
+    baseline_end: float | None = None
+
+    @property
+    def wants_baseline(self) -> bool:
+        """Whether a baseline comparison was asked for (by offset or by explicit start/end)."""
+        return self.baseline is not None or self.baseline_start is not None or self.baseline_end is not None
 
 
 class ReportUsageError(ValueError):
@@ -164,6 +178,12 @@ def add_cli(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     add("--prometheus-header", dest="headers", type=_header, action="append", default=[], metavar="'N: V'",
         help="extra HTTP header for Prometheus (e.g. Authorization); repeatable")  # fmt: skip
     add("--timeout", type=float, default=30.0, metavar="S", help="seconds per Prometheus request (default: 30)")
+    add("--baseline", nargs="?", const=DEFAULT_BASELINE, default=None, metavar="OFFSET",
+        help="compare the range with the same range OFFSET earlier (default offset: 7d; e.g. 1d, 60s), "
+        "flagging signals that shifted")  # fmt: skip
+    add("--baseline-start", type=_end_time, default=None, metavar="TIME",
+        help="start of an explicit baseline period (with --baseline-end; unix seconds or ISO 8601)")  # fmt: skip
+    add("--baseline-end", type=_end_time, default=None, metavar="TIME", help="end of an explicit baseline period")
 
 
 def options_from(args: argparse.Namespace) -> ReportOptions:
@@ -187,6 +207,9 @@ def options_from(args: argparse.Namespace) -> ReportOptions:
         end=args.end,
         headers=tuple(args.headers),
         timeout=args.timeout,
+        baseline=args.baseline,
+        baseline_start=args.baseline_start,
+        baseline_end=args.baseline_end,
     )
 
 
@@ -250,9 +273,12 @@ def _progress(total: int, err: TextIO) -> Iterator[Callable[[str], None]]:
 
 def make_report(options: ReportOptions, out: TextIO, err: TextIO) -> int:
     """Query Prometheus and write the report the options ask for."""
+    from otel_llmperf.report.baseline import check_baseline
+    from otel_llmperf.report.baseline import query_count as baseline_queries
     from otel_llmperf.report.collect import collect, query_count
     from otel_llmperf.report.compare import compare_variants
     from otel_llmperf.report.compare import query_count as compare_queries
+    from otel_llmperf.report.periods import Period
     from otel_llmperf.report.prom import Prometheus, PrometheusError
     from otel_llmperf.report.queries import VARIANT, Scope
     from otel_llmperf.report.srm_section import QUERY_COUNT as srm_queries
@@ -269,12 +295,18 @@ def make_report(options: ReportOptions, out: TextIO, err: TextIO) -> int:
     start = end - range_seconds
     slo_spec = _slo_spec(options)
     scope = Scope(options.job, window)
+    baseline_period, baseline_option = _baseline_period(options, end, range_seconds)
     try:
         prom = Prometheus(options.prometheus, timeout=options.timeout, headers=dict(options.headers))
         prom.check()
+        if baseline_period is not None:
+            # Before the long work: a baseline without data is a usage mistake, said at once.
+            check_baseline(prom, scope, baseline_period, Period(start, end), baseline_option)
         total = query_count(scope, range_, slo_spec) + srm_queries
         if options.compare is not None:
             total += compare_queries(slo_spec)
+        if baseline_period is not None:
+            total += baseline_queries()
         with _progress(total, err) as advance:
             data = collect(prom, scope, start, end, step, range_, slo_spec, advance)
             data.srm = collect_srm(prom, scope, end, range_, advance)
@@ -284,6 +316,8 @@ def make_report(options: ReportOptions, out: TextIO, err: TextIO) -> int:
                     prom, scope, end, range_, a, b, slo_spec, seed=options.seed, progress=advance, alpha=options.alpha
                 )
                 data.alpha = options.alpha
+            if baseline_period is not None:
+                data.baseline = _compare_baseline(prom, scope, baseline_period, data, options, baseline_option, advance)
         if options.compare is not None and not data.comparison:
             known = sorted(prom.label_values(VARIANT, start=start, end=end))
             print(
@@ -302,6 +336,55 @@ def make_report(options: ReportOptions, out: TextIO, err: TextIO) -> int:
         index = write_folder(data, options)
         print(f"report written to {index}", file=out)
     return 0
+
+
+def _iso(unix: float) -> str:
+    return datetime.fromtimestamp(unix, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _baseline_period(options: ReportOptions, end: float, range_seconds: float) -> tuple[Period | None, str]:
+    """The baseline period the options ask for (None: none asked), and how it was asked, for messages."""
+    from otel_llmperf.report.periods import baseline_period
+
+    if not options.wants_baseline:
+        return None, ""
+    explicit = (options.baseline_start, options.baseline_end)
+    if any(value is not None for value in explicit):
+        if None in explicit:
+            raise ReportUsageError("--baseline-start and --baseline-end go together: give both, or neither")
+        if options.baseline is not None:
+            raise ReportUsageError("give either --baseline OFFSET or --baseline-start/--baseline-end, not both")
+        start, stop = explicit
+        assert start is not None and stop is not None
+        if not stop > start:
+            raise ReportUsageError(f"--baseline-end must be after --baseline-start, got {stop} <= {start}")
+        if stop > end:
+            raise ReportUsageError("--baseline-end must not be after the end of the report's range (--end)")
+        option = f"--baseline-start {_iso(start)} --baseline-end {_iso(stop)}"
+        return baseline_period(end, range_seconds, None, start, stop), option
+    text = options.baseline or DEFAULT_BASELINE
+    offset = _seconds(text, "--baseline")
+    return baseline_period(end, range_seconds, offset, None, None), f"--baseline {text}"
+
+
+def _compare_baseline(
+    prom: Prometheus,
+    scope: Scope,
+    baseline: Period,
+    data: ReportData,
+    options: ReportOptions,
+    option: str,
+    advance: Callable[[str], None],
+) -> BaselineResult:
+    from otel_llmperf.report import baseline as base
+    from otel_llmperf.report.periods import Period
+
+    recent = Period(data.start, data.end)
+    result = base.compare_periods(
+        prom, scope, baseline, recent, seed=options.seed, progress=advance, alpha=options.alpha, option=option
+    )
+    result.plots, _ = base.quality_plots(prom, scope, baseline, recent, data.step)
+    return result
 
 
 def _console(out: TextIO) -> Any:
@@ -327,6 +410,11 @@ def write_folder(data: ReportData, options: ReportOptions) -> Path:
         relative = "ab-comparison.png"
         if plots.plot_comparison(data.comparison, folder / relative, names=options.compare or ("a", "b")):
             images["comparison"] = relative
+    if data.baseline is not None:
+        from otel_llmperf.report import baseline_render
+
+        for key, relative in baseline_render.write_files(data.baseline, folder).items():
+            images[f"baseline:{key}"] = relative
     description = options.description or _default_description(data)
     summary = transparency.summary(data, options.name, description, _creator(options), options.url)
     (folder / csvfiles.SUMMARY_JSON).write_text(transparency.dumps(summary), encoding="utf-8")

@@ -159,7 +159,10 @@ class _Counts:
 
     def histogram(self, title: str) -> Histogram | None:
         """Per-bucket counts of a histogram for both variants on their common bounds; None without any data in range."""
-        raw = self.run(title)
+        return self.histogram_of(self.run(title))
+
+    def histogram_of(self, raw: Iterable[Series]) -> Histogram | None:
+        """Per-bucket counts of ``le`` series (summed over their other labels) for both variants on common bounds."""
         cumulative: tuple[dict[float, float], dict[float, float]] = (defaultdict(float), defaultdict(float))
         for part, target in zip(self.split(raw), cumulative, strict=True):
             for one in part:
@@ -250,14 +253,7 @@ def compare_variants(
     if any(calls):
         rows.append(_proportion("Error rate", errors, calls, higher_is_better=False, noun="calls"))
 
-    for name, quantiles in (("Duration", (0.5, 0.95)), ("Time to first chunk", (0.95,))):
-        histogram = q.histogram(name.lower())
-        if histogram is not None:
-            rows.append(stats.histogram_test(*histogram, metric=f"{name} distribution", seed=seed))
-            rows += [
-                stats.quantile_difference(*histogram, quantile, metric=f"{name} p{quantile * 100:g}", seed=seed)
-                for quantile in quantiles
-            ]
+    rows += latency_rows(q, seed)
     histogram = q.histogram("time per output token")
     if histogram is not None:
         rows.append(
@@ -270,21 +266,7 @@ def compare_variants(
         if any(total):
             rows.append(_proportion(f"SLO attainment: {slo.name}", good, total, higher_is_better=True, noun="calls"))
 
-    thumbs = q.by_label(q.run("thumbs"), FEEDBACK_LABEL)
-    ups = _pair(whole(t.get("up", 0.0)) if t else None for t in thumbs)
-    votes = _pair(whole(sum(t.values())) if t else None for t in thumbs)
-    if any(votes):
-        rows.append(_proportion("Thumbs-up ratio", ups, votes, higher_is_better=True, noun="thumbs votes"))
-
-    histogram = q.histogram("ratings")
-    if histogram is not None:
-        bounds, counts_a, counts_b = histogram
-        (values_a, rough_a), (values_b, rough_b) = _rating_values(bounds, counts_a), _rating_values(bounds, counts_b)
-        row = stats.mean_difference(values_a, values_b, metric="Mean rating", unit="score", higher_is_better=True)
-        if rough_a or rough_b:
-            note = "ratings outside 0-10 are known only to their bucket and taken at its midpoint (approximate)"
-            row = dataclasses.replace(row, method=f"{row.method}; {note}")
-        rows.append(row)
+    rows += satisfaction_rows(q)
 
     nps = q.by_label(q.run("NPS"), FEEDBACK_LABEL)
     groups = [{g: whole(n.get(g, 0.0)) for g in stats.NPS_GROUPS} for n in nps]
@@ -311,6 +293,41 @@ def compare_variants(
     counted = f"counts: increase(…[{range_}]) rounded to whole numbers; variants pooled over every model in scope"
     rows = [dataclasses.replace(row, method=f"{row.method}; {counted}") for row in rows]
     return stats.holm(rows, alpha)
+
+
+def latency_rows(q: _Counts, seed: int) -> list[Comparison]:
+    """Duration (distribution, p50, p95) and time to first chunk (distribution, p95)."""
+    rows: list[Comparison] = []
+    for name, quantiles in (("Duration", (0.5, 0.95)), ("Time to first chunk", (0.95,))):
+        histogram = q.histogram(name.lower())
+        if histogram is not None:
+            rows.append(stats.histogram_test(*histogram, metric=f"{name} distribution", seed=seed))
+            rows += [
+                stats.quantile_difference(*histogram, quantile, metric=f"{name} p{quantile * 100:g}", seed=seed)
+                for quantile in quantiles
+            ]
+    return rows
+
+
+def satisfaction_rows(q: _Counts) -> list[Comparison]:
+    """Thumbs-up ratio and mean rating."""
+    rows: list[Comparison] = []
+    thumbs = q.by_label(q.run("thumbs"), FEEDBACK_LABEL)
+    ups = _pair(whole(t.get("up", 0.0)) if t else None for t in thumbs)
+    votes = _pair(whole(sum(t.values())) if t else None for t in thumbs)
+    if any(votes):
+        rows.append(_proportion("Thumbs-up ratio", ups, votes, higher_is_better=True, noun="thumbs votes"))
+
+    histogram = q.histogram("ratings")
+    if histogram is not None:
+        bounds, counts_a, counts_b = histogram
+        (values_a, rough_a), (values_b, rough_b) = _rating_values(bounds, counts_a), _rating_values(bounds, counts_b)
+        row = stats.mean_difference(values_a, values_b, metric="Mean rating", unit="score", higher_is_better=True)
+        if rough_a or rough_b:
+            note = "ratings outside 0-10 are known only to their bucket and taken at its midpoint (approximate)"
+            row = dataclasses.replace(row, method=f"{row.method}; {note}")
+        rows.append(row)
+    return rows
 
 
 def _accuracy(q: _Counts) -> list[Comparison]:

@@ -7,11 +7,13 @@ Layout of a report folder (paths relative to it, the same names the HTML links t
     totals.csv             the figures over the whole range, one row per (totals key, series)
     slos.csv               one row per SLO and group
     comparison.csv         one row per A/B comparison (only with --compare-variants)
+    baseline.csv           one row per signal, a = baseline, b = recent (only with --baseline)
     queries.json           {file: {"expr", "start", "end", "step"}} or {"expr", "at"}: every query behind every CSV
 
 Values are written as ``repr(float)`` so they parse back to the very float Prometheus sent;
 NaN is written ``NaN`` and infinities ``+Inf``/``-Inf``, as Prometheus spells them.
-Standard library only: the files can be written (and tested) without the ``report`` extra.
+The rows come from the DataFrames of :mod:`.frames` (the same ones :mod:`otel_llmperf.analysis`
+returns), so pandas (the ``report`` extra) is needed to write them.
 """
 
 from __future__ import annotations
@@ -20,12 +22,15 @@ import csv
 import functools
 import json
 import math
+import numbers
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from otel_llmperf.report import frames
+from otel_llmperf.report.baseline import baseline_queries
 from otel_llmperf.report.collect import PanelData, ReportData, SloResult, slo_queries
 from otel_llmperf.report.compare import variant_queries
 from otel_llmperf.report.prom import Series
@@ -37,6 +42,7 @@ PLOTS_DIR = "plots"
 TOTALS_CSV = "totals.csv"
 SLOS_CSV = "slos.csv"
 COMPARISON_CSV = "comparison.csv"
+BASELINE_CSV = "baseline.csv"
 QUERIES_JSON = "queries.json"
 SUMMARY_JSON = "summary.json"
 
@@ -109,11 +115,9 @@ def _write(path: Path, header: Sequence[str], rows: Iterable[Sequence[str]]) -> 
 def write_csv(panel_data: PanelData, path: Path) -> Path:
     """The long-format CSV of one panel: time, unix_time, one column per ``Panel.by`` label, value."""
     by = panel_data.panel.by
-    rows = [
-        [rfc3339(t), _time(t), *series_key(series, by), number(v)]
-        for series in sorted_series(panel_data.series, by)
-        for t, v in sorted(series.points, key=lambda point: point[0])
-    ]
+    frame = frames.series_frame(panel_data.series, by)
+    columns = [frame["unix_time"], *(frame[frames.column(label)] for label in by), frame["value"]]
+    rows = [[rfc3339(t), _time(t), *labels, number(v)] for t, *labels, v in zip(*columns, strict=True)]
     return _write(path, ["time", "unix_time", *by, "value"], rows)
 
 
@@ -166,16 +170,9 @@ def _labels_text(labels: Iterable[tuple[str, str]]) -> str:
 
 def write_totals(data: ReportData, path: Path) -> Path:
     """``totals.csv``: key, title, unit, provider, model, other labels (Prometheus style), value."""
-    catalog = totals_panels(data)
-    rows = []
-    for key, panel in catalog.items():
-        for series in sorted_series(data.totals.get(key, []), panel.by):
-            extra = sorted((k, v) for k, v in series.labels.items() if k not in (PROVIDER, MODEL))
-            for _, value in series.points:
-                rows.append([
-                    key, panel.title, panel.unit, series.labels.get(PROVIDER, ""), series.labels.get(MODEL, ""),
-                    _labels_text(extra), number(value),
-                ])  # fmt: skip
+    frame = frames.totals_frame(totals_panels(data), data.totals)
+    names = ("key", "title", "unit", "provider", "model", "labels")
+    rows = [[*text, number(value)] for *text, value in zip(*(frame[n] for n in (*names, "value")), strict=True)]
     return _write(path, ["key", "title", "unit", PROVIDER, MODEL, "labels", "value"], rows)
 
 
@@ -198,18 +195,21 @@ def write_slos(slos: Sequence[SloResult], path: Path) -> Path:
     return _write(path, header, rows)
 
 
-COMPARISON_HEADER = ("metric", "unit", "a", "b", "n_a", "n_b", "difference", "ci_low", "ci_high",
-                     "p_value", "p_adjusted", "method", "verdict", "better")  # fmt: skip
+COMPARISON_HEADER = frames.COMPARISON_COLUMNS
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    if value is None or value != value:  # None, or the NaN pandas stores for a missing float
+        return ""
+    return str(int(value)) if isinstance(value, numbers.Integral) else number(float(value))
 
 
 def write_comparison(comparisons: Sequence[Comparison], path: Path) -> Path:
     """``comparison.csv``: one row per compared metric (difference = b - a, 95 % CI, raw and Holm p)."""
-    rows = [
-        [c.metric, c.unit, number(c.a), number(c.b), str(c.n_a), str(c.n_b), number(c.difference),
-         number(c.ci[0] if c.ci else None), number(c.ci[1] if c.ci else None),
-         number(c.p_value), number(c.p_adjusted), c.method, c.verdict, c.better or ""]
-        for c in comparisons
-    ]  # fmt: skip
+    frame = frames.comparison_frame(comparisons)
+    rows = [[_cell(value) for value in row] for row in frame.astype(object).itertuples(index=False)]
     return _write(path, COMPARISON_HEADER, rows)
 
 
@@ -222,6 +222,7 @@ def queries(data: ReportData) -> dict[str, dict[str, Any]]:
     SLOs: ``slos.csv#<slo>/good`` and ``slos.csv#<slo>/total`` → {"expr", "at"}: the good and total
     columns of that SLO's rows, one row per group.
     A/B: ``comparison.csv#<title>`` → {"expr", "at"}: every count the comparison is computed from.
+    Baseline: ``baseline.csv#<title>/baseline`` and ``…/recent`` → {"expr", "at"}: the same counts per period.
     """
     result: dict[str, dict[str, Any]] = {}
     for panel_data in data.panels:
@@ -239,6 +240,10 @@ def queries(data: ReportData) -> dict[str, dict[str, Any]]:
     if data.comparison is not None:
         for title, expr in variant_queries(data.scope, data.range_, data.slo_spec).items():
             result[f"{COMPARISON_CSV}#{title}"] = {"expr": expr, "at": data.end}
+    if data.baseline is not None:
+        for name, period in (("baseline", data.baseline.baseline), ("recent", data.baseline.recent)):
+            for title, expr in baseline_queries(data.scope, period.range_).items():
+                result[f"{BASELINE_CSV}#{title}/{name}"] = {"expr": expr, "at": period.end}
     return result
 
 

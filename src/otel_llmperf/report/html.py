@@ -99,6 +99,7 @@ details summary { cursor:pointer; }
 .bad { color:var(--bad); font-weight:600; }
 .warn { color:var(--warn); font-weight:600; }
 .muted { color:var(--muted); }
+tr.shifted td { background:#fdf1e6; }
 .empty { color:var(--muted); font-style:italic; }
 footer { margin-top:40px; padding-top:12px; border-top:1px solid var(--line); color:var(--muted); font-size:.85rem; }
 @media (max-width:520px) { .grid { grid-template-columns:1fr; } }
@@ -283,6 +284,15 @@ def _comparison(comparisons: Sequence[Comparison] | None, image: str | None) -> 
     )  # fmt: skip
 
 
+def _baseline(data: ReportData, images: Mapping[str, str]) -> str:
+    if data.baseline is None:
+        return ""
+    from otel_llmperf.report.baseline_render import html_section
+
+    prefix = "baseline:"
+    return html_section(data.baseline, {k[len(prefix) :]: v for k, v in images.items() if k.startswith(prefix)})
+
+
 def _methods(data: ReportData) -> str:
     comparisons = data.comparison
     parts = [
@@ -330,6 +340,8 @@ def render_html(data: ReportData, images: Mapping[str, str], summary_jsonld: Map
     sections = _sections(data)
     nav = [("totals", "Totals")] + [(f"s-{key}", title) for key, title, _ in sections]
     nav += [("slos", "SLOs"), ("ab", "A/B"), ("methods", "Methods"), ("files", "Files")]
+    if data.baseline is not None:
+        nav.insert(1, ("baseline", "Baseline"))
     meta = [
         ("Range", f"{rfc3339(data.start)} → {rfc3339(data.end)} ({data.range_})"),
         ("Step / rate window", f"{format_value(data.step, 's')} / {data.window}"),
@@ -360,6 +372,7 @@ def render_html(data: ReportData, images: Mapping[str, str], summary_jsonld: Map
         '<section id="totals"><h2>Totals per model</h2>',
         _totals(data),
         "</section>",
+        _baseline(data, images),
     ]
     for key, title, items in sections:
         intro = SECTION_INTROS.get(key, "")

@@ -195,8 +195,18 @@ def _save(plt: Any, figure: Figure, path: Path) -> Path:
     return path
 
 
-def plot_panel(panel_data: PanelData, path: Path, *, start: float | None = None, end: float | None = None) -> Path:
-    """One line per series of a panel, written as a PNG to ``path``; an empty panel gets a 'no data' image."""
+def plot_panel(
+    panel_data: PanelData,
+    path: Path,
+    *,
+    start: float | None = None,
+    end: float | None = None,
+    shade: tuple[float, float, str] | None = None,
+) -> Path:
+    """One line per series of a panel, written as a PNG to ``path``; an empty panel gets a 'no data' image.
+
+    ``shade`` (start, end, label) marks a period, e.g. the baseline of ``report --baseline``.
+    """
     plt = _pyplot()
     panel = panel_data.panel
     series = [s for s in sorted_series(panel_data.series, panel.by) if s.points]
@@ -225,6 +235,9 @@ def plot_panel(panel_data: PanelData, path: Path, *, start: float | None = None,
         if lonely:
             ax.plot([times[i] for i in lonely], [values[i] for i in lonely], "o", color=colour, markersize=3.5)
 
+    if shade is not None:
+        handles.append(ax.axvspan(_day(shade[0]), _day(shade[1]), color="#8c8c8c", alpha=0.18, linewidth=0))
+        labels.append(shade[2])
     ax.set_title(panel.title, loc="left", fontsize=12, fontweight="bold")
     _time_axis(ax, start, end)
     _y_axis(ax, panel.unit, every_value)

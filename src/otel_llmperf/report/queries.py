@@ -115,6 +115,12 @@ class _Queries:
     scope: Scope
     function: str  # "rate" (per second, panels) or "increase" (totals over the range)
     range: str
+    pm: tuple[str, ...] = PER_MODEL  # the labels of one model's series (with the variant when split by it)
+
+    @property
+    def pe(self) -> tuple[str, ...]:
+        """The labels of one evaluation's series of one model."""
+        return (*self.pm, EVALUATION)
 
     def total(self, by: Sequence[str], metric: str, *matchers: str) -> str:
         """``sum by (by) (function(metric{…}[range]))``."""
@@ -135,20 +141,20 @@ class _Queries:
 
     def calls(self) -> str:
         """Calls (all, failed or not)."""
-        return self.total(PER_MODEL, f"{DURATION}_count")
+        return self.total(self.pm, f"{DURATION}_count")
 
     def errors(self) -> str:
         """Failed calls, 0 for a model without failures."""
-        return f"{self.total(PER_MODEL, f'{DURATION}_count', FAILED)} or {self.calls()} * 0"
+        return f"{self.total(self.pm, f'{DURATION}_count', FAILED)} or {self.calls()} * 0"
 
     def error_ratio(self) -> str:
         """Share of calls that ended with an ``error.type``."""
-        return self.ratio(self.total(PER_MODEL, f"{DURATION}_count", FAILED), self.calls())
+        return self.ratio(self.total(self.pm, f"{DURATION}_count", FAILED), self.calls())
 
     def error_ratio_by_type(self) -> str:
         """Share of calls that failed with each ``error.type`` (no series for a model without failures)."""
-        failed = self.total((*PER_MODEL, ERROR_TYPE), f"{DURATION}_count", FAILED)
-        return f"{failed} / on ({', '.join(PER_MODEL)}) group_left {self.calls()}"
+        failed = self.total((*self.pm, ERROR_TYPE), f"{DURATION}_count", FAILED)
+        return f"{failed} / on ({', '.join(self.pm)}) group_left {self.calls()}"
 
     def feedback(self, by: Sequence[str], kind: str, label: str | None = None) -> str:
         """Feedback of one kind (and label)."""
@@ -157,25 +163,25 @@ class _Queries:
 
     def tokens(self, token_type: str) -> str:
         """Tokens of one ``gen_ai.token.type`` (input, output)."""
-        return self.total(PER_MODEL, f"{TOKENS}_sum", f"{TOKEN_TYPE}={quote(token_type)}")
+        return self.total(self.pm, f"{TOKENS}_sum", f"{TOKEN_TYPE}={quote(token_type)}")
 
     def ratings(self) -> str:
         """Number of ``rating`` feedbacks."""
-        return self.total(PER_MODEL, f"{FEEDBACK_SCORE}_count", f'{FEEDBACK_KIND}="rating"')
+        return self.total(self.pm, f"{FEEDBACK_SCORE}_count", f'{FEEDBACK_KIND}="rating"')
 
     def thumbs_up_ratio(self) -> str:
         """Share of thumbs feedback that was "up"."""
-        return self.ratio(self.feedback(PER_MODEL, "thumbs", "up"), self.feedback(PER_MODEL, "thumbs"))
+        return self.ratio(self.feedback(self.pm, "thumbs", "up"), self.feedback(self.pm, "thumbs"))
 
     def mean_rating(self) -> str:
         """Mean ``rating`` feedback, on the scale the application declared."""
-        return self.mean(FEEDBACK_SCORE, PER_MODEL, f'{FEEDBACK_KIND}="rating"')
+        return self.mean(FEEDBACK_SCORE, self.pm, f'{FEEDBACK_KIND}="rating"')
 
     def nps(self) -> str:
         """Net promoter score, -100 … 100: (promoters - detractors) / answers."""
-        answers = self.feedback(PER_MODEL, "nps")
-        promoters = self.feedback(PER_MODEL, "nps", "promoter")
-        detractors = self.feedback(PER_MODEL, "nps", "detractor")
+        answers = self.feedback(self.pm, "nps")
+        promoters = self.feedback(self.pm, "nps", "promoter")
+        detractors = self.feedback(self.pm, "nps", "detractor")
         return f"100 * (({promoters} or {answers} * 0) - ({detractors} or {answers} * 0)) / {answers}"
 
     def outcomes(self, by: Sequence[str], which: str, *matchers: str) -> str:
@@ -185,14 +191,14 @@ class _Queries:
     def _macro(self, numerator: str, denominator: str, factor: str = "") -> str:
         # Per class (binary evaluations: the one class ""), then averaged over the classes. Where the class
         # was judged but the denominator is 0, the ratio is 0 (zero_division=0); unjudged classes drop out.
-        by = (*PER_EVALUATION, EVALUATION_CLASS)
+        by = (*self.pe, EVALUATION_CLASS)
         judged = self.outcomes(by, "tp|fp|fn|tn")
         top = f"({self.outcomes(by, numerator)} or {judged} * 0)"
         bottom = self.outcomes(by, denominator)
         if factor:  # F1: 2 tp / (2 tp + fp + fn) = 2 tp / (tp + (tp + fp + fn))
             top, bottom = f"2 * {top}", f"{top} + {bottom}"
         per_class = f"{top} / (({bottom}) > 0) or ({judged} > 0) * 0"
-        return f"avg by ({', '.join(PER_EVALUATION)}) ({per_class})"
+        return f"avg by ({', '.join(self.pe)}) ({per_class})"
 
     def precision(self) -> str:
         """tp / (tp + fp), macro-averaged over classes."""
@@ -208,25 +214,25 @@ class _Queries:
 
     def accuracy(self) -> str:
         """Binary: (tp + tn) / all; with classes: Σ tp / Σ (tp + fn)."""
-        binary = self.ratio(
-            self.outcomes(PER_EVALUATION, "tp|tn", BINARY), self.outcomes(PER_EVALUATION, "tp|fp|fn|tn", BINARY)
-        )
-        per_class = self.ratio(
-            self.outcomes(PER_EVALUATION, "tp", PER_CLASS), self.outcomes(PER_EVALUATION, "tp|fn", PER_CLASS)
-        )
+        binary = self.ratio(self.outcomes(self.pe, "tp|tn", BINARY), self.outcomes(self.pe, "tp|fp|fn|tn", BINARY))
+        per_class = self.ratio(self.outcomes(self.pe, "tp", PER_CLASS), self.outcomes(self.pe, "tp|fn", PER_CLASS))
         # An evaluation is either binary or per class, so `or` unions two disjoint sets of evaluations.
         return f"({binary}) or ({per_class})"
 
     def evaluation_samples(self) -> str:
         """Judged samples: every binary outcome, or the tp/fn of the expected class."""
-        binary = self.outcomes(PER_EVALUATION, "tp|fp|fn|tn", BINARY)
-        return f"{binary} or {self.outcomes(PER_EVALUATION, 'tp|fn', PER_CLASS)}"
+        binary = self.outcomes(self.pe, "tp|fp|fn|tn", BINARY)
+        return f"{binary} or {self.outcomes(self.pe, 'tp|fn', PER_CLASS)}"
 
 
-def panels(scope: Scope) -> list[Panel]:
-    """The whole catalog of plotted panels (range queries), in report order."""
-    q = _Queries(scope, "rate", scope.window)
-    pm, pe = PER_MODEL, PER_EVALUATION
+def _grouping(by_variant: bool) -> tuple[str, ...]:
+    return (*PER_MODEL, VARIANT) if by_variant else PER_MODEL
+
+
+def panels(scope: Scope, by_variant: bool = False) -> list[Panel]:
+    """The whole catalog of plotted panels (range queries), in report order; per variant too when asked."""
+    q = _Queries(scope, "rate", scope.window, _grouping(by_variant))
+    pm, pe = q.pm, q.pe
     return [
         Panel("request_rate", "traffic", "Request rate", "req/s", q.calls(), pm),
         Panel("error_rate", "traffic", "Error rate", "1", q.error_ratio(), pm),
@@ -263,10 +269,10 @@ def panels(scope: Scope) -> list[Panel]:
     ]
 
 
-def totals(scope: Scope, range_: str) -> list[Panel]:
+def totals(scope: Scope, range_: str, by_variant: bool = False) -> list[Panel]:
     """Figures over the whole range (instant queries at its end) per provider and model, in table order."""
-    q = _Queries(scope, "increase", range_)
-    pm, pe = PER_MODEL, PER_EVALUATION
+    q = _Queries(scope, "increase", range_, _grouping(by_variant))
+    pm, pe = q.pm, q.pe
     return [
         Panel("calls", "traffic", "Calls", "calls", q.calls(), pm),
         Panel("errors", "traffic", "Errors", "calls", q.errors(), pm),

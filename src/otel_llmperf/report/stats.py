@@ -22,6 +22,8 @@ Methods:
   ``histogram_quantile``; interval and p-value from a parametric bootstrap that resamples each
   variant's bucket counts from a multinomial distribution;
 * means (ratings): Welch's t-test and Welch-Satterthwaite interval;
+* mixes of categories (error types, finish reasons): Pearson's chi-square test of homogeneity,
+  rare categories merged until every expected count is at least 5;
 * NPS: the variance of the multinomial promoter/passive/detractor counts (exact for a difference
   of means of scores +100/0/-100), z-test and normal interval.
 
@@ -429,6 +431,53 @@ def histogram_test(
         f"expected count ≥ 5); direction: P(b > a) = {superiority:.2f} from the buckets; {medians}; minimum: {rule}"
     )
     return Comparison(metric, unit, a, b, n_a, n_b, difference, ci, p_value, p_value, method, verdict, better)
+
+
+def category_test(
+    counts_a: Mapping[str, float],
+    counts_b: Mapping[str, float],
+    *,
+    metric: str,
+    alpha: float = ALPHA,
+    min_n: int = 30,
+    noun: str = "calls",
+) -> Comparison:
+    """Compare two mixes of categories (error types, finish reasons): chi-square test of homogeneity.
+
+    Categories are ordered from the most to the least common overall, and the rare ones merged with
+    their neighbours until every expected count is ≥ 5 (as :func:`merge_buckets` does for buckets).
+    The values shown are the shares, in a and in b, of the category whose share moved most.
+    """
+    from scipy import stats
+
+    names = sorted(set(counts_a) | set(counts_b), key=lambda k: (-(counts_a.get(k, 0) + counts_b.get(k, 0)), k))
+    checked_a = _counts([counts_a.get(k, 0) for k in names], "counts_a")
+    checked_b = _counts([counts_b.get(k, 0) for k in names], "counts_b")
+    n_a, n_b = sum(checked_a), sum(checked_b)
+    rule = f"≥ {min_n} {noun} per variant"
+    unit = "1"
+    moved, a, b = "", None, None
+    if n_a and n_b:
+        shifts = [(abs(x_b / n_b - x_a / n_a), name, x_a / n_a, x_b / n_b)
+                  for name, x_a, x_b in zip(names, checked_a, checked_b, strict=True)]  # fmt: skip
+        _, moved, a, b = max(shifts, key=lambda item: (item[0], item[1]))
+    difference = b - a if a is not None and b is not None else None
+    shares = f"values: share of {moved!r}, the category whose share moved most" if moved else "values: shares"
+    if min(n_a, n_b) < min_n or difference is None:
+        method = f"chi-square test not run; {shares}; minimum: {rule}"
+        return _untested(metric, unit, a, b, n_a, n_b, difference, None, method, _not_enough(rule, n_a, n_b))
+    groups = merge_buckets(checked_a, checked_b)
+    if len(groups) < 2:
+        p_value = 1.0
+    else:
+        table = [[group[0] for group in groups], [group[1] for group in groups]]
+        p_value = float(stats.chi2_contingency(table, correction=False).pvalue)
+    verdict, better = _verdict(p_value, alpha, 0.0, None)
+    method = (
+        f"Pearson chi-square test of homogeneity on {len(groups)} categories of {len(names)} (rarest merged until "
+        f"every expected count ≥ 5); {shares}; minimum: {rule}"
+    )
+    return Comparison(metric, unit, a, b, n_a, n_b, difference, None, p_value, p_value, method, verdict, better)
 
 
 # --- means and NPS -------------------------------------------------------------------------------

@@ -234,6 +234,10 @@ def print_summary(data: ReportData, console: Console | None = None) -> None:
     out.print(Text.assemble(
         ("LLM performance ", "bold"), f"{rfc3339(data.start)} → {rfc3339(data.end)} ({data.range_}), job: {job}"
     ))  # fmt: skip
+    if data.baseline is not None:
+        from otel_llmperf.report.baseline_render import print_baseline
+
+        print_baseline(data.baseline, out)
     tables = model_tables(data, out)
     if not tables:
         out.print(Text("No totals: Prometheus returned no data for the range.", style="yellow"))
