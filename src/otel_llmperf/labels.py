@@ -196,6 +196,8 @@ EVALUATION_NAMES = BoundedLabels("gen_ai.evaluation.name", DEFAULT_MAX_LABEL_VAL
 EVALUATION_CLASSES = BoundedLabels("llmperf.evaluation.class", DEFAULT_MAX_LABEL_VALUES, MAX_LENGTH)
 FEEDBACK_LABELS = BoundedLabels("llmperf.feedback.label", DEFAULT_MAX_LABEL_VALUES, MAX_LENGTH)
 VARIANTS = BoundedLabels("llmperf.variant", DEFAULT_MAX_VARIANTS, MAX_LENGTH)
+FINGERPRINTS = BoundedLabels("openai.response.system_fingerprint", DEFAULT_MAX_LABEL_VALUES)
+FINISH_REASONS = BoundedLabels("gen_ai.response.finish_reasons", DEFAULT_MAX_LABEL_VALUES, MAX_LENGTH)
 
 _MODEL_KEYS = (REQUEST_MODELS, RESPONSE_MODELS)
 _OTHER_KEYS = (
@@ -206,6 +208,8 @@ _OTHER_KEYS = (
     EVALUATION_NAMES,
     EVALUATION_CLASSES,
     FEEDBACK_LABELS,
+    FINGERPRINTS,
+    FINISH_REASONS,
 )
 
 
