@@ -13,8 +13,8 @@ signal's ``group_by`` labels (and its ``split_by`` label; the drift dashboard de
 
 The identity group ``llmperf-drift-model-identity`` records ``llmperf:model_identity_new:calls``:
 identities (provider, request model, response model, system fingerprint, plus ``group_by``) seen in
-the recent window but not in the baseline window just before it, for request models that were
-seen there, valued by the calls they served; and alerts ``LLMPerfModelIdentityChanged``.
+the recent window but not in the baseline window just before it, for request models already in
+use when the baseline began, valued by the calls they served; and alerts ``LLMPerfModelIdentityChanged``.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from typing import Any
 
 from otel_llmperf.drift import DriftSpec, Identity, Signal, load_spec
 from otel_llmperf.instruments import CONTRACT, LLMPERF_MODEL_IDENTITY
-from otel_llmperf.slo import display_path
+from otel_llmperf.slo import display_path, duration_seconds
 from otel_llmperf.slo_rules import dump, number, quote
 
 DASHBOARD = "/d/llmperf-drift/llmperf-drift?var-drift={name}"
@@ -206,17 +206,32 @@ def signal_group(signal: Signal) -> dict[str, Any]:
     return {"name": f"llmperf-drift-{signal.name}", "rules": [*recording_rules(signal), drift_alert(signal)]}
 
 
+def prometheus_duration(seconds: float) -> str:
+    """``seconds`` as a Prometheus duration: 608400 → ``1w1h``."""
+    millis = round(seconds * 1000)
+    parts = []
+    for unit, size in (("w", 604_800_000), ("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1000), ("ms", 1)):
+        count, millis = divmod(millis, size)
+        if count:
+            parts.append(f"{count}{unit}")
+    return "".join(parts) or "0s"
+
+
 def identity_expr(identity: Identity) -> str:
-    """Identities seen recently and not in the baseline before, for request models the baseline knows."""
+    """Identities seen recently and not in the baseline before, for request models older than the baseline."""
     labels = [*identity.group_by, *IDENTITY_LABELS]
     model = [*identity.group_by, "gen_ai_provider_name", "gen_ai_request_model"]
     recent = f"last_over_time({IDENTITY_SERIES}[{identity.window}])"
     # The baseline ends where the recent window starts: an identity alerts while it is new.
     before = f"last_over_time({IDENTITY_SERIES}[{identity.baseline}] offset {identity.window})"
+    # The request model was in use when the baseline began: else every identity of a model (or an
+    # application) that just started would look new next to the ones its first seconds happened to see.
+    start = duration_seconds(identity.window, "identity.window") + duration_seconds(identity.baseline, "identity.baseline")
+    known = f"{IDENTITY_SERIES} offset {prometheus_duration(start)}"
     # Presence, not increase(): a series born with its first call has no earlier sample to increase from.
     return (
         f"(\n  sum {_by(labels)}({recent})\n  unless {_on(labels)}\n  sum {_by(labels)}({before})\n)\n"
-        f"and {_on(model)}\nsum {_by(model)}({before})\n"
+        f"and {_on(model)}\nsum {_by(model)}({known})\n"
     )
 
 

@@ -20,7 +20,7 @@ SNAPSHOT_SUFFIX = "-2026-12-01"
 # Big enough to clear the drift rules' guards within seconds of demo traffic, small enough to be plausible.
 TTFT_FACTOR = 2.5
 OUTPUT_TOKENS_FACTOR = 1.75
-ACCURACY_DROP = 0.35
+ACCURACY_DROP = 0.4
 
 
 def drifted_config(config: ServerConfig) -> ServerConfig:
