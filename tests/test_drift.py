@@ -64,7 +64,7 @@ def test_shipped_spec_covers_every_signal_of_both_kinds_of_drift() -> None:
     assert {
         "duration-p95", "ttfc-p95", "output-tokens", "error-ratio", "error-type-mix", "length-truncations",
         "content-filtered", "finish-reason-mix", "thumbs-up", "mean-rating", "evaluation-score",
-        "evaluation-accuracy",
+        "evaluation-accuracy", "classification-accuracy",
     } <= names  # fmt: skip
     assert all(s.tuning.baseline_offset == "1w" and s.tuning.window == "1h" for s in spec.signals)
 
