@@ -289,3 +289,11 @@ def test_cli_writes_and_checks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, 
 def test_cli_check_passes_on_the_shipped_files(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(ROOT)
     assert cli.main(["drift", "render", SPEC, "-o", RULES, "--check"]) == 0
+
+
+def test_an_slo_page_never_silences_a_drift_ticket() -> None:
+    """Drift alerts carry no slo label; an inhibition keyed on slo must not treat "none" as equal."""
+    config = yaml.safe_load((ROOT / "grafana" / "alertmanager" / "alertmanager.yml").read_text())
+    for rule in config["inhibit_rules"]:
+        if "slo" in rule["equal"]:
+            assert 'slo!=""' in rule["source_matchers"] and 'slo!=""' in rule["target_matchers"]
