@@ -35,7 +35,9 @@ def test_drifted_models_are_a_new_snapshot_slower_and_wordier() -> None:
 
 def test_judges_are_less_accurate_after_the_drift(monkeypatch: pytest.MonkeyPatch) -> None:
     judged: list[tuple[bool, bool]] = []
-    monkeypatch.setattr(users, "record_evaluation", lambda *a, predicted, expected, **k: judged.append((predicted, expected)))
+    monkeypatch.setattr(
+        users, "record_evaluation", lambda *a, predicted, expected, **k: judged.append((predicted, expected))
+    )
     monkeypatch.setattr(users, "EVALUATION_RATE", 1.0)
     monkeypatch.setattr(users, "FEEDBACK_RATE", 0.0)
 
@@ -57,7 +59,10 @@ def _fingerprints(reader: InMemoryMetricReader) -> set[Any]:
 
 def _quick(config: ServerConfig) -> ServerConfig:
     """The demo's models at a tenth of their latency, so the test is not waiting on slow answers."""
-    faster = {model: dataclasses.replace(b, ttft=b.ttft / 10, token_delay=b.token_delay / 10) for model, b in config.per_model.items()}
+    faster = {
+        model: dataclasses.replace(b, ttft=b.ttft / 10, token_delay=b.token_delay / 10)
+        for model, b in config.per_model.items()
+    }
     return dataclasses.replace(config, per_model=faster)
 
 

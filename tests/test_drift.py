@@ -119,7 +119,10 @@ def test_quantile_and_mean_rules_need_no_z_test() -> None:
     spec = _spec(QUANTILE, mean)
     quantile = _by_kind(_group(spec, "llmperf-drift-ttfc"), "record")
     assert "llmperf:drift_z:score" not in quantile
-    assert "histogram_quantile(0.95, sum by (job, gen_ai_request_model, le)" in quantile["llmperf:drift_value:recent"]["expr"]
+    assert (
+        "histogram_quantile(0.95, sum by (job, gen_ai_request_model, le)"
+        in quantile["llmperf:drift_value:recent"]["expr"]
+    )
     alert = _by_kind(_group(spec, "llmperf-drift-tokens"), "alert")["LLMPerfDrift"]["expr"]
     assert ">= 1.25" in alert and "<= 0.75" in alert and "z_score" not in alert
 
@@ -134,7 +137,10 @@ def test_options_change_the_rules() -> None:
     assert "[20s] offset 1m" in records["llmperf:drift_count:baseline"]["expr"]
     assert records["llmperf:drift_count:recent"]["expr"].startswith("sum (increase(")
     assert "sum by (x) (" in records["llmperf:drift_events:recent"]["expr"]
-    assert 'gen_ai_evaluation_name="g",llmperf_evaluation_outcome=~"tp|tn"' in records["llmperf:drift_events:recent"]["expr"]
+    assert (
+        'gen_ai_evaluation_name="g",llmperf_evaluation_outcome=~"tp|tn"'
+        in records["llmperf:drift_events:recent"]["expr"]
+    )
     alert = _by_kind(group, "alert")["LLMPerfDrift"]
     assert alert["for"] == "2m" and alert["labels"]["severity"] == "page"
     assert "<= 0.7" in alert["expr"] and "<= -2.5" in alert["expr"] and alert["expr"].count(">= 7") == 2
@@ -165,8 +171,16 @@ def test_rendering_is_deterministic() -> None:
 # Validation: every field, typos and bad values
 
 
-def _set(path: str, value: Any) -> Any:
+def _without(signal: dict[str, Any], key: str) -> dict[str, Any]:
+    return {name: value for name, value in signal.items() if name != key}
+
+
+def _set(path: str, value: Any, signal: dict[str, Any] | None = None) -> Any:
+    """A change to a spec: ``path`` set to ``value`` (or deleted), after the first signal became ``signal``."""
+
     def change(spec: dict[str, Any]) -> None:
+        if signal is not None:
+            spec["signals"][0] = copy.deepcopy(signal)
         target: Any = spec
         parts = path.replace("]", "").replace("[", ".").split(".")
         for part in parts[:-1]:
@@ -194,18 +208,14 @@ INVALID: dict[str, tuple[Any, str, str]] = {
     "duplicate name": (lambda s: s["signals"].append(dict(s["signals"][0])), "signals[1].name", "already the name"),
     "bad kind": (_set("signals[0].kind", "median"), "signals[0].kind", "quantile, mean, ratio"),
     "unknown metric": (_set("signals[0].metric", "llmperf.accuracy"), "signals[0].metric", "not a metric"),
-    "counter for a quantile": (
-        lambda s: s["signals"][0].update(kind="quantile", quantile=0.9), "signals[0].metric", "not a histogram"),
-    "missing quantile": (lambda s: s["signals"].__setitem__(0, {k: v for k, v in QUANTILE.items() if k != "quantile"}),
-                         "signals[0].quantile", "is required for kind quantile"),  # fmt: skip
-    "quantile out of range": (lambda s: s["signals"].__setitem__(0, {**QUANTILE, "quantile": 95}),
-                              "signals[0].quantile", "strictly between 0 and 1"),  # fmt: skip
+    "counter for a quantile": (_set("signals[0]", {**RATIO, "kind": "quantile"}), "signals[0].metric", "histogram"),
+    "missing quantile": (_set("signals[0]", _without(QUANTILE, "quantile")), "signals[0].quantile", "is required"),
+    "quantile out of range": (_set("signals[0].quantile", 95, QUANTILE), "signals[0].quantile", "between 0 and 1"),
     "quantile on a ratio": (_set("signals[0].quantile", 0.5), "signals[0].quantile", "only applies to kind quantile"),
-    "numerator on a quantile": (lambda s: s["signals"].__setitem__(0, {**QUANTILE, "numerator": ['a="b"']}),
-                                "signals[0].numerator", "only applies to kind ratio"),  # fmt: skip
+    "numerator on a quantile": (_set("signals[0].numerator", ['a="b"'], QUANTILE), "signals[0].numerator", "ratio"),
     "missing numerator": (_set("signals[0].numerator", _DELETE), "signals[0].numerator", "is required"),
     "empty numerator": (_set("signals[0].numerator", []), "signals[0].numerator", "at least one matcher"),
-    "bad matcher": (_set("signals[0].filters", ["gen_ai.request.model=gpt"]), "signals[0].filters[0]", "one label matcher"),
+    "bad matcher": (_set("signals[0].filters", ["gen_ai.request.model=gpt"]), "signals[0].filters[0]", "one label"),
     "reserved label in a matcher": (_set("signals[0].filters", ['le="1"']), "signals[0].filters[0]", "reserved"),
     "split_by in group_by": (_set("signals[0].split_by", "job"), "signals[0].split_by", "already in group_by"),
     "dotted split_by": (_set("signals[0].split_by", "error.type"), "signals[0].split_by", "use _ where OTel uses ."),
@@ -228,7 +238,7 @@ INVALID: dict[str, tuple[Any, str, str]] = {
     "bad identity window": (_set("identity.window", "1 hour"), "identity.window", "Prometheus duration"),
     "bad identity min_calls": (_set("identity.min_calls", 0.5), "identity.min_calls", "at least 1"),
     "bad identity severity": (_set("identity.severity", "info"), "identity.severity", "page, ticket"),
-}  # fmt: skip
+}
 
 
 @pytest.mark.parametrize("case", list(INVALID))
@@ -264,14 +274,16 @@ def test_errors_from_a_file_name_the_file_and_line_and_write_nothing(
     (tmp_path / "drift.yaml").write_text("version: 1\nversion: 1\n")
     with pytest.raises(DriftSpecError, match="duplicate key 'version'"):
         load_spec("drift.yaml")
-    with pytest.raises(DriftSpecError, match="absent.yaml: no such file"):
+    with pytest.raises(DriftSpecError, match=r"absent\.yaml: no such file"):
         load_spec("absent.yaml")
 
 
 # The command
 
 
-def test_cli_writes_and_checks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_writes_and_checks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.chdir(tmp_path)
     (tmp_path / "drift.yaml").write_text((ROOT / SPEC).read_text())
     assert cli.main(["drift", "render", "drift.yaml", "-o", "rules.yml"]) == 0

@@ -38,7 +38,9 @@ def identity(model: str, response_model: str, fingerprint: str | None = None) ->
     return tuple(sorted(attrs.items()))
 
 
-async def chat(client: Any, stream: bool, fingerprint: str, response_model: str = "gpt-4o-2024-08-06", **kwargs: Any) -> None:
+async def chat(
+    client: Any, stream: bool, fingerprint: str, response_model: str = "gpt-4o-2024-08-06", **kwargs: Any
+) -> None:
     headers = {**FAST, "x-fake-system-fingerprint": fingerprint, "x-fake-response-model": response_model}
     call = client.chat.completions.create(
         model="gpt-4o", messages=MESSAGES, stream=stream, extra_headers=headers, **kwargs
@@ -69,7 +71,9 @@ async def test_fingerprints_are_capped_in_count_and_length(
     long = "fp_" + "x" * 400
     for fingerprint in (long, "fp_b", "fp_c", "fp_d", long):
         await chat(client, False, fingerprint)
-    by_fingerprint = {dict(key)["openai.response.system_fingerprint"]: value for key, value in counts(metric_reader, IDENTITY).items()}
+    by_fingerprint = {
+        dict(key)["openai.response.system_fingerprint"]: value for key, value in counts(metric_reader, IDENTITY).items()
+    }
     assert by_fingerprint == {long[:256]: 2, "fp_b": 1, OVERFLOW: 2}
 
 
@@ -88,9 +92,13 @@ async def test_calls_without_a_fingerprint_or_without_a_response(
     instrumented: None, client: Any, metric_reader: InMemoryMetricReader
 ) -> None:
     # The Responses API returns no system_fingerprint: the identity is the response model alone.
-    await resolve(client.responses.create(model="gpt-4o", input="hi", extra_headers={**FAST, "x-fake-response-model": "snap"}))
+    await resolve(
+        client.responses.create(model="gpt-4o", input="hi", extra_headers={**FAST, "x-fake-response-model": "snap"})
+    )
     with contextlib.suppress(openai.APIError):
-        await resolve(client.chat.completions.create(model="gpt-4o", messages=MESSAGES, extra_headers={"x-fake-error": "500"}))
+        await resolve(
+            client.chat.completions.create(model="gpt-4o", messages=MESSAGES, extra_headers={"x-fake-error": "500"})
+        )
     assert counts(metric_reader, IDENTITY) == {identity("gpt-4o", "snap"): 1}
 
 

@@ -195,7 +195,9 @@ def _group_by(value: object, field: str) -> tuple[str, ...]:
 
 def _matchers(value: object, field: str) -> tuple[str, ...]:
     if not isinstance(value, list):
-        raise DriftSpecError(field, f'must be a list of PromQL label matchers such as [\'error_type!=""\']; got {value!r}')
+        raise DriftSpecError(
+            field, f"must be a list of PromQL label matchers such as ['error_type!=\"\"']; got {value!r}"
+        )
     matchers = []
     for index, item in enumerate(value):
         match = MATCHER.fullmatch(item.strip()) if isinstance(item, str) else None
@@ -284,7 +286,9 @@ def parse_signal(data: object, field: str, defaults: Mapping[str, Any]) -> Signa
             raise DriftSpecError(f"{field}.quantile", "is required for kind quantile")
         quantile = _number(raw["quantile"], f"{field}.quantile")
         if not 0 < quantile < 1:
-            raise DriftSpecError(f"{field}.quantile", f"must be strictly between 0 and 1 (0.95 for p95); got {quantile!r}")
+            raise DriftSpecError(
+                f"{field}.quantile", f"must be strictly between 0 and 1 (0.95 for p95); got {quantile!r}"
+            )
     elif "quantile" in raw:
         raise DriftSpecError(f"{field}.quantile", f"only applies to kind quantile, not {kind}")
     for ratio_only in ("numerator", "split_by"):
@@ -346,7 +350,9 @@ def parse_spec(data: object) -> DriftSpec:
     seen: dict[str, int] = {}
     for index, signal in enumerate(signals):
         if signal.name in seen:
-            raise DriftSpecError(f"signals[{index}].name", f"{signal.name!r} is already the name of signals[{seen[signal.name]}]")
+            raise DriftSpecError(
+                f"signals[{index}].name", f"{signal.name!r} is already the name of signals[{seen[signal.name]}]"
+            )
         seen[signal.name] = index
     if identity is None and not signals:
         raise DriftSpecError("signals", "the spec renders nothing: give an identity section or at least one signal")

@@ -226,7 +226,9 @@ def identity_expr(identity: Identity) -> str:
     before = f"last_over_time({IDENTITY_SERIES}[{identity.baseline}] offset {identity.window})"
     # The request model was in use when the baseline began: else every identity of a model (or an
     # application) that just started would look new next to the ones its first seconds happened to see.
-    start = duration_seconds(identity.window, "identity.window") + duration_seconds(identity.baseline, "identity.baseline")
+    start = duration_seconds(identity.window, "identity.window") + duration_seconds(
+        identity.baseline, "identity.baseline"
+    )
     known = f"{IDENTITY_SERIES} offset {prometheus_duration(start)}"
     # Presence, not increase(): a series born with its first call has no earlier sample to increase from.
     return (

@@ -70,9 +70,7 @@ def react(response: Any, model: str, rng: random.Random, lift: float = 0.0, accu
         record_evaluation("groundedness", score=score, predicted=predicted, expected=expected, response=response)
 
 
-def judge_offline(
-    models: Mapping[str, str], rng: random.Random, samples: int = 30, accuracy_drop: float = 0.0
-) -> None:
+def judge_offline(models: Mapping[str, str], rng: random.Random, samples: int = 30, accuracy_drop: float = 0.0) -> None:
     """An offline evaluation run: an intent classifier per model (to its provider), scored on a labelled set."""
     for model, provider in models.items():
         skill = ACCURACY.get(model, 0.85) - accuracy_drop
