@@ -309,3 +309,18 @@ def test_an_slo_page_never_silences_a_drift_ticket() -> None:
     for rule in config["inhibit_rules"]:
         if "slo" in rule["equal"]:
             assert 'slo!=""' in rule["source_matchers"] and 'slo!=""' in rule["target_matchers"]
+
+
+def test_prometheus_keeps_the_baselines_the_shipped_spec_reads() -> None:
+    from otel_llmperf.slo import duration_seconds
+
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    flag = next(f for f in compose["services"]["prometheus"]["command"] if "retention.time" in f)
+    retention = duration_seconds(flag.split("=", 1)[1].split()[0], "retention")
+    spec = load_spec(ROOT / SPEC)
+    assert spec.identity is not None
+    oldest = [duration_seconds(spec.identity.window, "w") + duration_seconds(spec.identity.baseline, "b")]
+    oldest += [
+        duration_seconds(s.tuning.window, "w") + duration_seconds(s.tuning.baseline_offset, "o") for s in spec.signals
+    ]
+    assert max(oldest) < retention
