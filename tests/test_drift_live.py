@@ -88,6 +88,10 @@ def _test_spec(work: Path) -> Path:
     for signal in spec["signals"]:
         for key in ("window", "baseline_offset", "group_by", "min_count"):
             signal.pop(key, None)
+        if signal["name"].startswith(("duration-", "ttfc-")):
+            # Latency measured in the client includes this machine's load, which other tests vary
+            # within seconds; at test scale only a doubling is the model's doing (the switch: 3x).
+            signal["min_change"] = 1.0
     (work / "drift.yaml").write_text(yaml.safe_dump(spec, sort_keys=False), encoding="utf-8")
     command = shutil.which("otel-llmperf", path=str(Path(sys.executable).parent))
     assert command
@@ -210,7 +214,12 @@ def test_drift_alerts_reach_alertmanager(drift_stack: DriftStack) -> None:
 @pytest.mark.parametrize("drift_stack", [None], indirect=True, ids=["no-drift"])
 def test_without_the_switch_nothing_fires(drift_stack: DriftStack) -> None:
     seen = _watch(drift_stack, drift_stack.started + WATCH, None)
-    assert not seen, f"fired without drift: {seen}"
+    if seen:
+        values = {
+            name: [(r["metric"].get("drift"), r["value"][1]) for r in drift_stack.query(f"llmperf:drift_{name}")]
+            for name in ("change:ratio", "z:score", "count:recent", "count:baseline")
+        }
+        raise AssertionError(f"fired without drift: {[a['labels'] for a in sum(seen.values(), [])]}; now: {values}")
     assert not drift_stack.query('ALERTS{alertstate="firing"}')
     # Not silent for lack of data: both windows were full and compared.
     compared = drift_stack.query('llmperf:drift_count:baseline{drift="ttfc-p95"} >= 30')

@@ -18,7 +18,7 @@ from otel_llmperf.demo.server import LIMITS, ServerConfig
 DRIFTED_FINGERPRINT = "fp_fakellm_drifted"
 SNAPSHOT_SUFFIX = "-2026-12-01"
 # Big enough to clear the drift rules' guards within seconds of demo traffic, small enough to be plausible.
-TTFT_FACTOR = 2.5
+TTFT_FACTOR = 3.0
 OUTPUT_TOKENS_FACTOR = 1.75
 ACCURACY_DROP = 0.4
 
