@@ -219,7 +219,9 @@ def test_without_the_switch_nothing_fires(drift_stack: DriftStack) -> None:
             name: [(r["metric"].get("drift"), r["value"][1]) for r in drift_stack.query(f"llmperf:drift_{name}")]
             for name in ("change:ratio", "z:score", "count:recent", "count:baseline")
         }
-        raise AssertionError(f"fired without drift: {[a['labels'] for alerts in seen.values() for a in alerts]}; now: {values}")
+        raise AssertionError(
+            f"fired without drift: {[a['labels'] for alerts in seen.values() for a in alerts]}; now: {values}"
+        )
     assert not drift_stack.query('ALERTS{alertstate="firing"}')
     # Not silent for lack of data: both windows were full and compared.
     compared = drift_stack.query('llmperf:drift_count:baseline{drift="ttfc-p95"} >= 30')
