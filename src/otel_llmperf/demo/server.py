@@ -57,7 +57,7 @@ command-line flags override ``default``::
       "default": {"ttft": 0.2, "token_delay": 0.02, "jitter": 0.1, "output_tokens": 32,
                   "cached_tokens": 0, "reasoning_tokens": 0, "error_rate_429": 0.0, "error_rate_500": 0.0,
                   "disconnect_rate": 0.0, "disconnect_after": 2, "stream_error_rate": 0.0,
-                  "response_model": null},
+                  "response_model": null, "system_fingerprint": "fp_fakellm"},
       "models": {"gpt-4o-mini": {"response_model": "gpt-4o-mini-2024-07-18", "ttft": 0.1}},
       "listed_models": ["gpt-4o-mini", "text-embedding-3-small"]
     }
