@@ -35,9 +35,10 @@ from opentelemetry.semconv._incubating.metrics.gen_ai_metrics import (
     GEN_AI_CLIENT_TOKEN_USAGE,
 )
 
-from otel_llmperf import slo_rules
+from otel_llmperf import drift_rules, slo_rules
 from otel_llmperf.instruments import (
     CONTRACT,
+    LLMPERF_CLIENT_FINISH_REASONS,
     LLMPERF_CLIENT_TIME_PER_OUTPUT_TOKEN,
     LLMPERF_EVALUATION_OUTCOME,
     LLMPERF_EVALUATION_SCORE,
@@ -45,6 +46,7 @@ from otel_llmperf.instruments import (
     LLMPERF_EXPERIMENT_WEIGHT,
     LLMPERF_FEEDBACK,
     LLMPERF_FEEDBACK_SCORE,
+    LLMPERF_MODEL_IDENTITY,
     LLMPERF_USAGE_COST,
 )
 
@@ -96,6 +98,8 @@ COST = _PROMETHEUS[LLMPERF_USAGE_COST]
 EXPOSURES = _PROMETHEUS[LLMPERF_EXPERIMENT_EXPOSURES]
 WEIGHT = _PROMETHEUS[LLMPERF_EXPERIMENT_WEIGHT]
 SRM_ALERT = "LLMPerfExperimentSampleRatioMismatch"  # grafana/prometheus/rules/llmperf-experiments.rules.yml
+IDENTITY = _PROMETHEUS[LLMPERF_MODEL_IDENTITY]
+FINISH_REASONS = _PROMETHEUS[LLMPERF_CLIENT_FINISH_REASONS]
 
 # Recording rules and alerts of the SLO rule files, named by the renderer that writes them.
 SLO_WINDOWS = slo_rules.WINDOWS
@@ -635,8 +639,15 @@ def call_variables(*, variant: bool = True) -> list[JSON]:
 # --------------------------------------------------------------------------- dashboards
 
 
-def dashboard(uid: str, title: str, description: str, variables: list[JSON], layout: Layout) -> JSON:
-    """The dashboard envelope shared by all four."""
+def dashboard(
+    uid: str,
+    title: str,
+    description: str,
+    variables: list[JSON],
+    layout: Layout,
+    annotations: Sequence[JSON] = (),
+) -> JSON:
+    """The dashboard envelope shared by all of them."""
     return {
         "uid": uid,
         "title": title,
@@ -653,7 +664,7 @@ def dashboard(uid: str, title: str, description: str, variables: list[JSON], lay
         "timezone": "",
         "weekStart": "",
         "version": 1,
-        "annotations": {"list": []},
+        "annotations": {"list": list(annotations)},
         # One button per otel-llmperf dashboard, carrying the time range and the shared variables.
         "links": [
             {
@@ -907,6 +918,7 @@ def overview() -> JSON:
         "Traffic, errors, latency, tokens and spend of the LLM calls otel-llmperf instruments.",
         call_variables(),
         layout,
+        [identity_annotation()],
     )
 
 
@@ -1242,6 +1254,7 @@ def quality() -> JSON:
         "User feedback (thumbs, ratings, NPS, labels) and evaluation results per model, provider and variant.",
         call_variables(),
         layout,
+        [identity_annotation()],
     )
 
 
@@ -1423,11 +1436,259 @@ def ab() -> JSON:
     )
 
 
+# --------------------------------------------------------------------------- model drift
+
+# The spec's default baseline: the same window a week earlier (grafana/drift.yaml, defaults).
+BASELINE = "1w"
+IDENTITY_LABELS = ("job", *drift_rules.IDENTITY_LABELS)
+DRIFT_FILTERS = ('job=~"$job"', 'gen_ai_request_model=~"$model"')
+
+
+def identity_annotation() -> JSON:
+    """Marks when a request model started being served by a new response model or fingerprint (drift rules)."""
+    new = series(drift_rules.IDENTITY_NEW, ('job=~"$job"',))
+    return {
+        "name": "Model identity changed",
+        "datasource": DATASOURCE,
+        "enable": True,
+        "hide": False,
+        "iconColor": "orange",
+        "expr": total(IDENTITY_LABELS, new),
+        "step": "1m",
+        "titleFormat": "{{gen_ai_request_model}} now served by {{gen_ai_response_model}}",
+        "textFormat": "fingerprint {{openai_response_system_fingerprint}} ({{gen_ai_provider_name}}, {{job}})",
+        "tagKeys": "gen_ai_provider_name,gen_ai_request_model",
+        "useValueForTime": False,
+    }
+
+
+def drift_alert_annotation() -> JSON:
+    """Marks when a behaviour-drift alert fired."""
+    firing = series("ALERTS", ('alertname="LLMPerfDrift"', 'alertstate="firing"', 'job=~"$job"'))
+    return {
+        "name": "Behaviour drift",
+        "datasource": DATASOURCE,
+        "enable": True,
+        "hide": False,
+        "iconColor": "red",
+        "expr": f"count by (drift, job) ({firing})",
+        "step": "1m",
+        "titleFormat": "drift: {{drift}}",
+        "textFormat": "LLMPerfDrift fired ({{job}})",
+        "tagKeys": "drift",
+        "useValueForTime": False,
+    }
+
+
+def with_baseline(title: str, description: str, expr: str, legend: str, *, unit: str = "short") -> JSON:
+    """A signal now and the same signal a week earlier (dashed), per model."""
+    baseline = expr.replace(f"[{RATE_INTERVAL}]", f"[{RATE_INTERVAL}] offset {BASELINE}")
+    dashed = {"id": "custom.lineStyle", "value": {"fill": "dash", "dash": [10, 10]}}
+    overrides = [{"matcher": {"id": "byRegexp", "options": f".*{BASELINE} ago.*"}, "properties": [dashed]}]
+    return timeseries(
+        title,
+        description,
+        [Query(expr, legend), Query(baseline, f"{legend} ({BASELINE} ago)")],
+        unit=unit,
+        overrides=overrides,
+    )
+
+
+def drift_variables() -> list[JSON]:
+    """Service, model, and the drift signal (from the drift rules' series)."""
+    calls = DURATION.count
+    return [
+        query_variable("job", "Service", calls, "job"),
+        query_variable("model", "Model", series(calls, ('job=~"$job"',)), "gen_ai_request_model"),
+        query_variable("drift", "Drift signal", drift_rules.CHANGE, "drift"),
+    ]
+
+
+def model_drift() -> JSON:
+    """LLM model drift: model identity, and each behaviour signal against its baseline a week earlier."""
+    f = DRIFT_FILTERS
+    layout = Layout()
+    legend = "{{gen_ai_request_model}}"
+    chat = (*f, 'gen_ai_operation_name="chat"')
+    rule_filters = ('drift=~"$drift"', 'job=~"$job"')
+
+    layout.row("Model identity: what answers behind each model name")
+    layout.size(12, 8)
+    identity_series = series(IDENTITY, f)
+    layout.add(
+        table(
+            "Model identities in the time range",
+            "Which response models and system fingerprints answered each requested model, and how often?",
+            [Column("Calls", total(IDENTITY_LABELS, WHOLE_RANGE(identity_series)), decimals=0)],
+        )
+    )
+    layout.add(
+        timeseries(
+            "Calls by model identity",
+            "When did a requested model start being answered by another snapshot or fingerprint?",
+            [
+                Query(
+                    total(IDENTITY_LABELS[1:], OVER_TIME(identity_series)),
+                    "{{gen_ai_request_model}} → {{gen_ai_response_model}} {{openai_response_system_fingerprint}}",
+                )
+            ],
+            unit="reqps",
+        )
+    )
+
+    layout.row("Drift alerts and changes against the baseline")
+    layout.size(6, 6)
+    alerts = series(
+        "ALERTS", ('alertname=~"LLMPerfDrift|LLMPerfModelIdentityChanged"', 'alertstate="firing"', 'job=~"$job"')
+    )
+    layout.add(
+        stat(
+            "Drift alerts firing",
+            "Is any model identity or behaviour drift alert firing now?",
+            [Query(f"count({alerts}) or vector(0)", "firing")],
+            steps=thresholds((None, "green"), (1, "red")),
+            decimals=0,
+        )
+    )
+    layout.size(18, 6)
+    layout.add(
+        timeseries(
+            "Change against the baseline (recent ÷ baseline)",
+            "How far has each drift signal moved from its baseline window (1 = no change)?",
+            [Query(series(drift_rules.CHANGE, rule_filters), "{{drift}} {{job}} {{gen_ai_request_model}}")],
+            limits=(None, None),
+        )
+    )
+
+    layout.row("Latency against a week earlier")
+    layout.size(12, 8)
+    layout.add(
+        with_baseline(
+            "p95 duration of chat calls",
+            "Are chat calls slower than at the same time a week earlier?",
+            quantile(0.95, DURATION, (*chat, 'error_type=""'), MODEL, OVER_TIME),
+            legend,
+            unit="s",
+        )
+    )
+    layout.add(
+        with_baseline(
+            "p95 time to first chunk",
+            "Does the first chunk of a streamed answer come later than a week earlier?",
+            quantile(0.95, TTFC, chat, MODEL, OVER_TIME),
+            legend,
+            unit="s",
+        )
+    )
+
+    layout.row("Answers against a week earlier")
+    layout.add(
+        with_baseline(
+            "Output tokens per chat call",
+            "Are answers longer or shorter than a week earlier?",
+            mean(TOKENS, (*chat, 'gen_ai_token_type="output"'), MODEL, OVER_TIME),
+            legend,
+        )
+    )
+    layout.add(
+        with_baseline(
+            "Error ratio",
+            "Do more calls fail than a week earlier?",
+            error_ratio(f, MODEL, OVER_TIME),
+            legend,
+            unit="percentunit",
+        )
+    )
+    finish = series(FINISH_REASONS, f)
+    layout.add(
+        timeseries(
+            "Finish reasons (share of choices)",
+            "How do answers end: stop, length (truncated), content filter, tool calls?",
+            [
+                Query(
+                    f"{total(('gen_ai_request_model', 'gen_ai_response_finish_reasons'), OVER_TIME(finish))}"
+                    f" / on (gen_ai_request_model) group_left () {total(MODEL, OVER_TIME(finish))}",
+                    "{{gen_ai_request_model}} {{gen_ai_response_finish_reasons}}",
+                )
+            ],
+            unit="percentunit",
+        )
+    )
+    layout.add(
+        with_baseline(
+            "Length truncations",
+            "Are more answers cut by the token limit than a week earlier?",
+            ratio(
+                total(
+                    MODEL,
+                    OVER_TIME(
+                        series(FINISH_REASONS, f, 'gen_ai_response_finish_reasons=~"length|max_tokens|MAX_TOKENS"')
+                    ),
+                ),
+                total(MODEL, OVER_TIME(finish)),
+            ),
+            legend,
+            unit="percentunit",
+        )
+    )
+    layout.add(
+        timeseries(
+            "Errors by error.type",
+            "Which kinds of failure make up the errors?",
+            [Query(total(("error_type",), OVER_TIME(series(DURATION.count, f, FAILED))), "{{error_type}}")],
+            unit="reqps",
+        )
+    )
+
+    layout.row("Satisfaction and quality against a week earlier")
+    layout.add(
+        with_baseline(
+            "Thumbs-up ratio",
+            "Do users like the answers less than a week earlier?",
+            thumbs_up_ratio(f, MODEL, OVER_TIME),
+            legend,
+            unit="percentunit",
+        )
+    )
+    layout.add(
+        with_baseline(
+            "Mean rating", "Do users rate answers lower than a week earlier?", mean_rating(f, MODEL, OVER_TIME), legend
+        )
+    )
+    layout.add(
+        with_baseline(
+            "Mean evaluation score",
+            "Do the judges score answers lower than a week earlier?",
+            mean(EVALUATION_SCORE, f, MODEL, OVER_TIME),
+            legend,
+        )
+    )
+    layout.add(
+        with_baseline(
+            "Evaluation accuracy",
+            "Are the answers less accurate than a week earlier?",
+            accuracy(f, MODEL, OVER_TIME),
+            legend,
+            unit="percentunit",
+        )
+    )
+    return dashboard(
+        "llmperf-drift",
+        "LLM model drift",
+        "Has the model behind a name changed, or slowly got worse? Model identity, and every drift signal "
+        "against the same time a week earlier, with the drift rules' changes and alerts.",
+        drift_variables(),
+        layout,
+        [identity_annotation(), drift_alert_annotation()],
+    )
+
+
 DASHBOARDS: dict[str, Callable[[], JSON]] = {
     "llmperf-overview.json": overview,
     "llmperf-slo.json": slo,
     "llmperf-quality.json": quality,
     "llmperf-ab.json": ab,
+    "llmperf-drift.json": model_drift,
 }
 
 

@@ -16,7 +16,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from otel_llmperf import slo_rules
+from otel_llmperf import drift_rules, slo_rules
 from otel_llmperf.instruments import CONTRACT
 
 JSON = dict[str, Any]
@@ -28,8 +28,8 @@ GENERATOR = GRAFANA / "build_dashboards.py"
 DATASOURCES_FILE = GRAFANA / "provisioning" / "datasources" / "datasources.yaml"
 PROVIDER_FILE = GRAFANA / "provisioning" / "dashboards" / "llmperf.yaml"
 
-# Recording rules of the SLO rule files: not contract metrics, but series the SLO dashboard reads.
-SLO_RULES = slo_rules.RECORDED
+# Recording rules of the SLO and drift rule files: not contract metrics, but series dashboards read.
+SLO_RULES = slo_rules.RECORDED | drift_rules.RECORDED
 ALERTS = "ALERTS"
 HISTOGRAM_SUFFIXES = ("_bucket", "_sum", "_count")
 
@@ -128,7 +128,7 @@ def metric_names(expr: str) -> set[str]:
     """Contract-level metric names ``expr`` reads: histogram suffixes stripped, SLO rules and ALERTS left out."""
     names = set()
     for name in series_names(expr):
-        if name in SLO_RULES or name == ALERTS or name.startswith("llmperf:slo_"):
+        if name in SLO_RULES or name == ALERTS or name.startswith(("llmperf:slo_", "llmperf:drift_")):
             continue
         for suffix in HISTOGRAM_SUFFIXES:
             if name.endswith(suffix):

@@ -46,6 +46,7 @@ EXPECTED = {
     "llmperf-slo": "LLM latency SLOs",
     "llmperf-quality": "LLM satisfaction and quality",
     "llmperf-ab": "LLM A/B comparison",
+    "llmperf-drift": "LLM model drift",
 }
 TAG = "otel-llmperf"
 DASHBOARDS = load_dashboards()
@@ -201,6 +202,7 @@ def test_variables(uid: str) -> None:
         "llmperf-quality": {"job", "provider", "model", "variant"},
         "llmperf-slo": {"job", "slo"},
         "llmperf-ab": {"job", "provider", "model", "variant_a", "variant_b", "experiment"},
+        "llmperf-drift": {"job", "model", "drift"},
     }[uid]
     assert set(variables) == {"datasource", *expected}
     for name in expected:
@@ -369,7 +371,36 @@ def test_the_slo_dashboard_reads_exactly_what_the_rules_record() -> None:
     }
     assert recorded == set(RECORDED)
     used = {name for _uid, _title, expr in dashboard_queries() for name in series_names(expr) if ":" in name}
+    used = {name for name in used if name.startswith("llmperf:slo_")}
     assert used <= recorded, f"dashboards read series no rule records: {sorted(used - recorded)}"
+
+
+def test_the_drift_dashboard_reads_what_the_drift_rules_record_and_marks_identity_changes() -> None:
+    from otel_llmperf.drift_rules import IDENTITY_NEW, RECORDED
+
+    rules_file = ROOT / "grafana" / "prometheus" / "rules" / "llmperf-drift.rules.yml"
+    recorded = {
+        rule["record"]
+        for group in yaml.safe_load(rules_file.read_text())["groups"]
+        for rule in group["rules"]
+        if "record" in rule
+    }
+    assert recorded <= set(RECORDED) and IDENTITY_NEW in recorded
+    dashboard = DASHBOARDS["llmperf-drift"]
+    used = {name for _, target in _targets(dashboard) for name in series_names(target["expr"]) if ":" in name}
+    used |= {name for _, selector in variable_selectors(dashboard) for name in series_names(selector) if ":" in name}
+    assert used and used <= recorded, sorted(used - recorded)
+    # Every week-over-week panel draws the signal and its baseline a week earlier.
+    overlays = [panel for panel in panels(dashboard) if len(panel.get("targets", [])) == 2]
+    assert len(overlays) >= 9
+    for panel in overlays:
+        now, baseline = (target["expr"] for target in panel["targets"])
+        assert "offset" not in now and baseline == now.replace("[$__rate_interval]", "[$__rate_interval] offset 1w")
+    # Identity changes are annotated here and on the overview and quality dashboards.
+    for uid in ("llmperf-drift", "llmperf-overview", "llmperf-quality"):
+        annotations = DASHBOARDS[uid]["annotations"]["list"]
+        identity = next(a for a in annotations if a["name"] == "Model identity changed")
+        assert IDENTITY_NEW in identity["expr"] and identity["datasource"]["uid"] == "${datasource}"
 
 
 def test_overview_shows_spend_over_the_range_and_its_rate_by_model() -> None:

@@ -322,7 +322,7 @@ def test_series_names_cover_the_metric_contract() -> None:
     assert "gen_ai_client_operation_duration_seconds_count" in names
     assert "llmperf_usage_cost_USD_total" in names
     assert "llmperf_experiment_weight" in names  # a gauge: its own name, no _count
-    assert len(names) == len(set(names)) == 12
+    assert len(names) == len(set(names)) == 14
 
 
 def test_default_slo_spec_is_the_shipped_grafana_spec() -> None:
@@ -441,10 +441,13 @@ def test_check_and_metric_names_through_the_path_prefix(prom: Prometheus) -> Non
     assert prom.version and prom.version.startswith("2.")
     assert prom.url.endswith("/prom")  # the trailing slash is dropped
     names = prom.metric_names()
+    # The fixture's data holds no experiments and predates the drift counters.
     unfilled = {
         "gen_ai_client_operation_time_per_output_chunk_seconds_count",
-        "llmperf_experiment_exposures_total",  # this Prometheus holds no experiments
+        "llmperf_experiment_exposures_total",
         "llmperf_experiment_weight",
+        "llmperf_model_identity_total",
+        "llmperf_client_finish_reasons_total",
     }
     assert set(series_names()) - unfilled <= names
     assert prom.label_values("job") == {"app", "other"}

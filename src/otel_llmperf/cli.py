@@ -7,7 +7,7 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 
-from otel_llmperf import slo_command
+from otel_llmperf import drift_command, slo_command
 from otel_llmperf.doctor import command as doctor_command
 from otel_llmperf.report import command as report_command
 from otel_llmperf.version import __version__
@@ -50,7 +50,11 @@ def build_parser() -> argparse.ArgumentParser:
                       help="how variant b differs: concise (shorter, liked more; default) or identical")  # fmt: skip
     demo.add_argument("--b-lift", type=_bounded(float, 0, 0.5, "a fraction"), default=0.07, metavar="P",
                       help="with --ab concise: how much more often users like b's answers (default: 0.07)")  # fmt: skip
+    demo.add_argument("--drift-after", type=_bounded(float, 0, 7 * 86400, "a number of seconds"), default=None,
+                      metavar="S", help="after S seconds the models drift: new snapshot and fingerprint, longer "
+                      "answers, slower first chunks, lower accuracy (default: never)")  # fmt: skip
     slo_command.add_cli(commands)
+    drift_command.add_cli(commands)
     report_command.add_cli(commands)
     doctor_command.add_cli(commands)
     return parser
@@ -71,10 +75,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                 seed=args.seed,
                 refresh=args.refresh,
                 experiment=Experiment(args.ab, args.b_lift),
+                drift_after=args.drift_after,
             )
         )
     if args.command == "slo":
         return slo_command.run(args)
+    if args.command == "drift":
+        return drift_command.run(args)
     if args.command == "report":
         return report_command.run(args)
     if args.command == "doctor":

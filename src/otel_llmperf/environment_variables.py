@@ -90,7 +90,8 @@ OTEL_PYTHON_LLMPERF_MAX_LABEL_VALUES = "OTEL_PYTHON_LLMPERF_MAX_LABEL_VALUES"
 How many distinct values are kept for every other metric label an application or a remote
 peer chooses: ``server.address``, ``error.type`` reported by a server, provider and operation
 names given to evaluations or in feedback tokens, evaluation names and classes, declared
-feedback labels; later new ones are recorded as ``_other`` with one warning per label.
+feedback labels, OpenAI system fingerprints and finish reasons; later new ones are recorded
+as ``_other`` with one warning per label.
 Default: ``100``. Keyword: ``max_label_values``.
 """
 

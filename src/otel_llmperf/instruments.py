@@ -47,6 +47,8 @@ LLMPERF_EVALUATION_OUTCOME = "llmperf.evaluation.outcome"
 LLMPERF_USAGE_COST = "llmperf.usage.cost"
 LLMPERF_EXPERIMENT_EXPOSURES = "llmperf.experiment.exposures"
 LLMPERF_EXPERIMENT_WEIGHT = "llmperf.experiment.weight"
+LLMPERF_MODEL_IDENTITY = "llmperf.model.identity"
+LLMPERF_CLIENT_FINISH_REASONS = "llmperf.client.finish_reasons"
 
 
 @dataclass(frozen=True)
@@ -160,6 +162,22 @@ CONTRACT: tuple[MetricSpec, ...] = (
         (),
         "Declared share of each variant of an experiment (its weight over the sum), for sample-ratio checks.",
     ),
+    MetricSpec(
+        LLMPERF_MODEL_IDENTITY,
+        "counter",
+        "{call}",
+        "llmperf_model_identity_total",
+        (),
+        "Calls by the model identity the provider reported: response model and, where returned, system fingerprint.",
+    ),
+    MetricSpec(
+        LLMPERF_CLIENT_FINISH_REASONS,
+        "counter",
+        "{choice}",
+        "llmperf_client_finish_reasons_total",
+        (),
+        "Finish reasons the provider reported, one count per choice of a completed call.",
+    ),
 )
 
 _BY_NAME = {spec.name: spec for spec in CONTRACT}
@@ -227,24 +245,30 @@ class CostTotals:
         return [Observation(total, dict(key)) for key, total in totals]
 
 
-# One observable counter per meter: instrument() may run again on the same meter (after
+# One observable counter per meter and name: instrument() may run again on the same meter (after
 # uninstrument, or for another provider's SDK), and the SDK keeps the first callback.
-_cost_totals: WeakKeyDictionary[Meter, CostTotals] = WeakKeyDictionary()
+_observed_totals: WeakKeyDictionary[Meter, dict[str, CostTotals]] = WeakKeyDictionary()
 _cost_lock = threading.Lock()
+
+
+def observed_totals(meter: Meter, name: str) -> CostTotals:
+    """The totals behind ``meter``'s observable counter ``name`` of the contract, registering it the first time."""
+    with _cost_lock:
+        by_name = _observed_totals.setdefault(meter, {})
+        totals = by_name.get(name)
+        if totals is None:
+            totals = CostTotals()
+            spec = _BY_NAME[name]
+            meter.create_observable_counter(
+                spec.name, callbacks=[totals.observe], unit=spec.unit, description=spec.description
+            )
+            by_name[name] = totals
+        return totals
 
 
 def cost_totals(meter: Meter) -> CostTotals:
     """The totals behind ``meter``'s llmperf.usage.cost counter, registering the counter the first time."""
-    with _cost_lock:
-        totals = _cost_totals.get(meter)
-        if totals is None:
-            totals = CostTotals()
-            spec = _BY_NAME[LLMPERF_USAGE_COST]
-            meter.create_observable_counter(
-                spec.name, callbacks=[totals.observe], unit=spec.unit, description=spec.description
-            )
-            _cost_totals[meter] = totals
-        return totals
+    return observed_totals(meter, LLMPERF_USAGE_COST)
 
 
 class Instruments:
@@ -253,6 +277,8 @@ class Instruments:
     __slots__ = (
         "cost",
         "duration",
+        "finish_reasons",
+        "identity",
         "time_per_output_chunk",
         "time_per_output_token",
         "time_to_first_chunk",
@@ -266,3 +292,6 @@ class Instruments:
         self.time_per_output_chunk = histogram(meter, GEN_AI_CLIENT_OPERATION_TIME_PER_OUTPUT_CHUNK)
         self.time_per_output_token = histogram(meter, LLMPERF_CLIENT_TIME_PER_OUTPUT_TOKEN)
         self.cost = cost_totals(meter)
+        # Per-call counts, kept as dict totals for the same reason as the cost (see CostTotals).
+        self.identity = observed_totals(meter, LLMPERF_MODEL_IDENTITY)
+        self.finish_reasons = observed_totals(meter, LLMPERF_CLIENT_FINISH_REASONS)

@@ -38,6 +38,7 @@ from opentelemetry.semconv._incubating.attributes.gen_ai_attributes import (
     GEN_AI_USAGE_REASONING_OUTPUT_TOKENS,
     GenAiTokenTypeValues,
 )
+from opentelemetry.semconv._incubating.attributes.openai_attributes import OPENAI_RESPONSE_SYSTEM_FINGERPRINT
 from opentelemetry.semconv._incubating.attributes.user_attributes import USER_HASH
 from opentelemetry.semconv.attributes.error_attributes import ERROR_TYPE
 from opentelemetry.semconv.attributes.server_attributes import SERVER_ADDRESS, SERVER_PORT
@@ -50,7 +51,16 @@ from otel_llmperf.config import Settings
 from otel_llmperf.consent_policy import CONSENT, decide
 from otel_llmperf.experiments import current_experiment, current_variant
 from otel_llmperf.instruments import Instruments
-from otel_llmperf.labels import ERROR_TYPES, OVERFLOW, REQUEST_MODELS, RESPONSE_MODELS, SERVER_ADDRESSES, cap_length
+from otel_llmperf.labels import (
+    ERROR_TYPES,
+    FINGERPRINTS,
+    FINISH_REASONS,
+    OVERFLOW,
+    REQUEST_MODELS,
+    RESPONSE_MODELS,
+    SERVER_ADDRESSES,
+    cap_length,
+)
 from otel_llmperf.layering import another_layer_records, suppress_inner_layers
 from otel_llmperf.privacy import bounded_json, hash_user_id, redact_messages
 from otel_llmperf.providers.base import (
@@ -540,6 +550,11 @@ class Invocation:
                     )
         except Exception as error:
             _errors.METRICS.caught(error)
+        if info is not None:
+            try:
+                self._count_identity(info, attrs)
+            except Exception as error:
+                _errors.METRICS.caught(error)
         if usage is None:
             return None
         # The cost is ours (a dict under a lock), so a broken meter still prices the call for the span.
@@ -548,6 +563,27 @@ class Invocation:
         if cost is not None:
             instruments.cost.add(cost, attrs)
         return cost
+
+    def _count_identity(self, info: ResponseInfo, attrs: Attributes) -> None:
+        # What model answered (drift: a snapshot or fingerprint swapped behind a name) and how each
+        # choice ended: dict totals under a lock, like the cost, so the hot path adds no SDK Counter.add.
+        instruments = self._telemetry.instruments
+        base: Attributes = {GEN_AI_PROVIDER_NAME: attrs[GEN_AI_PROVIDER_NAME]}
+        model = attrs.get(GEN_AI_REQUEST_MODEL)
+        if model is not None:
+            base[GEN_AI_REQUEST_MODEL] = model
+        response_model = attrs.get(GEN_AI_RESPONSE_MODEL)
+        if response_model is not None:
+            identity = {**base, GEN_AI_RESPONSE_MODEL: response_model}
+            fingerprint = info.attributes.get(OPENAI_RESPONSE_SYSTEM_FINGERPRINT) if info.attributes else None
+            if isinstance(fingerprint, str) and fingerprint:
+                identity[OPENAI_RESPONSE_SYSTEM_FINGERPRINT] = FINGERPRINTS.admit(fingerprint)
+            instruments.identity.add(1.0, identity)
+        for reason in info.finish_reasons:
+            if isinstance(reason, str) and reason:
+                instruments.finish_reasons.add(
+                    1.0, {**base, GEN_AI_RESPONSE_FINISH_REASONS: FINISH_REASONS.admit(reason)}
+                )
 
     def _describe_end(
         self,

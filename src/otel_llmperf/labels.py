@@ -199,6 +199,8 @@ EVALUATION_CLASSES = BoundedLabels("llmperf.evaluation.class", DEFAULT_MAX_LABEL
 FEEDBACK_LABELS = BoundedLabels("llmperf.feedback.label", DEFAULT_MAX_LABEL_VALUES, MAX_LENGTH)
 VARIANTS = BoundedLabels("llmperf.variant", DEFAULT_MAX_VARIANTS, MAX_LENGTH)
 EXPERIMENTS = BoundedLabels("llmperf.experiment", MAX_EXPERIMENTS, MAX_LENGTH)
+FINGERPRINTS = BoundedLabels("openai.response.system_fingerprint", DEFAULT_MAX_LABEL_VALUES)
+FINISH_REASONS = BoundedLabels("gen_ai.response.finish_reasons", DEFAULT_MAX_LABEL_VALUES, MAX_LENGTH)
 
 _MODEL_KEYS = (REQUEST_MODELS, RESPONSE_MODELS)
 _OTHER_KEYS = (
@@ -209,6 +211,8 @@ _OTHER_KEYS = (
     EVALUATION_NAMES,
     EVALUATION_CLASSES,
     FEEDBACK_LABELS,
+    FINGERPRINTS,
+    FINISH_REASONS,
 )
 
 

@@ -208,11 +208,15 @@ def header(source: str, output: str | None) -> str:
     )
 
 
+def dump(document: dict[str, Any]) -> str:
+    """A rules document as YAML: the one writer of every rendered rule file (SLO and drift)."""
+    return yaml.dump(document, Dumper=_Dumper, sort_keys=False, default_flow_style=False, width=1000)
+
+
 def render_rules(spec: SloSpec, source: str = "slo.yaml", output: str | None = None) -> str:
     """The Prometheus rule file of ``spec``, deterministic to the byte for the same input."""
     document = {"groups": [rule_group(slo) for slo in spec.slos]}
-    body = yaml.dump(document, Dumper=_Dumper, sort_keys=False, default_flow_style=False, width=1000)
-    return header(source, output) + body
+    return header(source, output) + dump(document)
 
 
 def render_file(spec_path: str | os.PathLike[str], output: str | os.PathLike[str] | None = None) -> str:

@@ -24,6 +24,7 @@ from opentelemetry.trace import NoOpTracerProvider
 import otel_llmperf
 from otel_llmperf.config import load_settings
 from otel_llmperf.demo.clients import connect
+from otel_llmperf.demo.drift import DriftSchedule
 from otel_llmperf.demo.server import FakeLLMServer, ServerConfig
 from otel_llmperf.demo.summary import ModelRow, render, summarise
 from otel_llmperf.demo.traffic import Experiment, demo_server_config, generate
@@ -42,6 +43,7 @@ class DemoOptions:
     seed: int = 7
     refresh: float = 3.0
     experiment: Experiment = field(default_factory=Experiment)
+    drift_after: float | None = None  # None: the models never change
 
 
 class _Display:
@@ -70,7 +72,9 @@ async def _refresh(display: _Display, stop: asyncio.Event) -> None:
             display.show()
 
 
-async def _drive(options: DemoOptions, root: str, display: _Display, config: ServerConfig) -> tuple[int, int]:
+async def _drive(
+    options: DemoOptions, root: str, display: _Display, config: ServerConfig, drift: DriftSchedule | None = None
+) -> tuple[int, int]:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -81,7 +85,9 @@ async def _drive(options: DemoOptions, root: str, display: _Display, config: Ser
     clients = connect(root)
     refresher = asyncio.create_task(_refresh(display, stop))
     try:
-        tally = await generate(clients, options.rps, stop, options.seed, config, experiment=options.experiment)
+        tally = await generate(
+            clients, options.rps, stop, options.seed, config, experiment=options.experiment, drift=drift
+        )
     finally:
         stop.set()
         await refresher
@@ -91,10 +97,11 @@ async def _drive(options: DemoOptions, root: str, display: _Display, config: Ser
 
 def _banner(server: FakeLLMServer, setup: ProviderSetup, options: DemoOptions) -> str:
     until = f"for {options.duration:g} s" if options.duration is not None else "until Ctrl-C"
+    drift = "" if options.drift_after is None else f"the models drift after {options.drift_after:g} s\n"
     return (
         f"fake LLM server: {server.base_url}\n"
         f"metrics → {setup.metrics}\ntraces → {setup.traces}\n"
-        f"sending ~{options.rps:g} requests/s {until}\n"
+        f"sending ~{options.rps:g} requests/s {until}\n{drift}"
     )
 
 
@@ -126,7 +133,8 @@ def run_demo(options: DemoOptions, out: TextIO = sys.stdout) -> int:
     out.flush()
     display = _Display(out, summary_reader, options.refresh)
     try:
-        sent, failed = asyncio.run(_drive(options, server.url, display, server_config))
+        drift = None if options.drift_after is None else DriftSchedule(options.drift_after, server.reconfigure)
+        sent, failed = asyncio.run(_drive(options, server.url, display, server_config, drift))
     except KeyboardInterrupt:  # a second Ctrl-C while draining
         sent, failed = -1, -1
     finally:

@@ -30,6 +30,7 @@ Per-request override headers (case-insensitive; a bad value gets a 400 naming th
 * ``x-fake-cached-tokens`` -- 0..10000000
 * ``x-fake-reasoning-tokens`` -- 0..10000000
 * ``x-fake-response-model`` -- the model name reported in the response
+* ``x-fake-system-fingerprint`` -- the ``system_fingerprint`` of chat and legacy completions
 * ``x-fake-error`` -- ``429`` | ``500`` | ``disconnect`` | ``stream-error``: forces that fault, ignoring the rates.
   ``429``/``500`` answer at once with an OpenAI error body (429 adds ``retry-after: 0``).  ``disconnect`` closes
   the socket mid-stream without the terminating chunk (for a non-streaming request: without any response).
@@ -56,7 +57,7 @@ command-line flags override ``default``::
       "default": {"ttft": 0.2, "token_delay": 0.02, "jitter": 0.1, "output_tokens": 32,
                   "cached_tokens": 0, "reasoning_tokens": 0, "error_rate_429": 0.0, "error_rate_500": 0.0,
                   "disconnect_rate": 0.0, "disconnect_after": 2, "stream_error_rate": 0.0,
-                  "response_model": null},
+                  "response_model": null, "system_fingerprint": "fp_fakellm"},
       "models": {"gpt-4o-mini": {"response_model": "gpt-4o-mini-2024-07-18", "ttft": 0.1}},
       "listed_models": ["gpt-4o-mini", "text-embedding-3-small"]
     }
@@ -133,6 +134,7 @@ HEADER_FIELDS: dict[str, str] = {
     "x-fake-reasoning-tokens": "reasoning_tokens",
     "x-fake-error-after": "disconnect_after",
     "x-fake-response-model": "response_model",
+    "x-fake-system-fingerprint": "system_fingerprint",
 }
 
 
@@ -175,16 +177,22 @@ class Behaviour:
     disconnect_after: int = 2
     # The model reported in responses (e.g. a dated snapshot); None echoes the request's model.
     response_model: str | None = None
+    # The system_fingerprint of chat and legacy completions (OpenAI changes it with the backend).
+    system_fingerprint: str = wire.SYSTEM_FINGERPRINT
 
     def __post_init__(self) -> None:
         for name in LIMITS:
             check_field(name, getattr(self, name))
         if self.response_model is not None and (not isinstance(self.response_model, str) or not self.response_model):
             raise ValueError(f"response_model must be a non-empty string or null, got {self.response_model!r}")
+        if not isinstance(self.system_fingerprint, str) or not self.system_fingerprint:
+            raise ValueError(f"system_fingerprint must be a non-empty string, got {self.system_fingerprint!r}")
 
     def output_spec(self) -> wire.OutputSpec:
         """The part of the behaviour that shapes response bodies (timing and faults stay in the server)."""
-        return wire.OutputSpec(self.output_tokens, self.cached_tokens, self.reasoning_tokens, self.response_model)
+        return wire.OutputSpec(
+            self.output_tokens, self.cached_tokens, self.reasoning_tokens, self.response_model, self.system_fingerprint
+        )
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], base: Behaviour | None = None) -> Behaviour:
@@ -517,7 +525,7 @@ class _Handler(BaseHTTPRequestHandler):
             if raw is None:
                 continue
             try:
-                if name == "response_model":
+                if name in ("response_model", "system_fingerprint"):
                     value: Any = raw.strip()
                 else:
                     value = int(raw) if name in _INT_FIELDS else float(raw)
@@ -692,6 +700,12 @@ class FakeLLMServer:
         self._httpd = httpd
         self._thread.start()
         return self
+
+    def reconfigure(self, config: ServerConfig) -> None:
+        """Serve later requests with ``config`` (requests in flight finish with the old one)."""
+        self.config = config
+        if self._httpd is not None:
+            self._httpd.config = config  # one attribute store: handlers read it once per request
 
     def _running(self) -> _FakeHTTPServer:
         if self._httpd is None:

@@ -25,6 +25,7 @@ from typing import Any
 from otel_llmperf import assign, declare_experiment
 from otel_llmperf.demo import users
 from otel_llmperf.demo.clients import Clients, bedrock_headers
+from otel_llmperf.demo.drift import ACCURACY_DROP, DriftSchedule, drifted_config
 from otel_llmperf.demo.server import Behaviour, ServerConfig
 
 CHAT_MODELS = ("gpt-4o-mini", "gpt-4.1", "o4-mini")
@@ -295,6 +296,7 @@ class Traffic:
     config: ServerConfig
     tally: Tally
     experiment: Experiment
+    accuracy_drop: float = 0.0
 
 
 async def _one(traffic: Traffic, operation: Operation, rng: random.Random) -> None:
@@ -308,7 +310,8 @@ async def _one(traffic: Traffic, operation: Operation, rng: random.Random) -> No
             traffic.tally.failed += 1  # injected faults: already recorded by the instrumentation
             return
         if operation.chat:
-            users.react(response, model, rng, traffic.experiment.satisfaction_lift(name))
+            lift = traffic.experiment.satisfaction_lift(name)
+            users.react(response, model, rng, lift, traffic.accuracy_drop)
 
 
 async def generate(
@@ -320,8 +323,12 @@ async def generate(
     max_in_flight: int = 64,
     offline_every: float = 15.0,
     experiment: Experiment | None = None,
+    drift: DriftSchedule | None = None,
 ) -> Tally:
-    """Send requests at ``rps`` (Poisson arrivals) until ``stop`` is set; wait for those in flight."""
+    """Send requests at ``rps`` (Poisson arrivals) until ``stop`` is set; wait for those in flight.
+
+    With ``drift``, the models change ``drift.after`` seconds in (see :mod:`otel_llmperf.demo.drift`).
+    """
     rng = random.Random(seed)
     declare_experiment(EXPERIMENT, dict.fromkeys(VARIANTS, 50), salt=str(seed))
     traffic = Traffic(clients, config or demo_server_config(seed), Tally(), experiment or Experiment())
@@ -331,13 +338,20 @@ async def generate(
     in_flight: set[asyncio.Task[None]] = set()
     loop = asyncio.get_running_loop()
     next_offline = loop.time()
+    drift_at = None if drift is None else loop.time() + drift.after
     while not stop.is_set():
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=rng.expovariate(rps))
         if stop.is_set():
             break
+        if drift is not None and drift_at is not None and loop.time() >= drift_at:
+            # The client side follows too: variant b's shorter answers are cut from the new lengths.
+            traffic.config = drifted_config(traffic.config)
+            traffic.accuracy_drop = ACCURACY_DROP
+            drift.apply(traffic.config)
+            drift_at = None
         if loop.time() >= next_offline:
-            users.judge_offline(judged, random.Random(rng.random()))
+            users.judge_offline(judged, random.Random(rng.random()), accuracy_drop=traffic.accuracy_drop)
             next_offline = loop.time() + offline_every
         if len(in_flight) >= max_in_flight:
             continue  # the fake server is slower than the rate asked for; shed rather than pile up

@@ -52,25 +52,28 @@ def _value(kind: str, pleased: bool, rng: random.Random) -> Any:
     return "helpful" if pleased else rng.choice(LABELS[1:])
 
 
-def react(response: Any, model: str, rng: random.Random, lift: float = 0.0) -> None:
-    """Maybe leave feedback on a call, and maybe judge it; ``lift`` raises the chance users are pleased."""
+def react(response: Any, model: str, rng: random.Random, lift: float = 0.0, accuracy_drop: float = 0.0) -> None:
+    """Maybe leave feedback on a call, and maybe judge it; ``lift`` raises the chance users are pleased.
+
+    ``accuracy_drop`` lowers the judges' accuracy (the demo's drift switch).
+    """
     if rng.random() < FEEDBACK_RATE:
         kind = rng.choices(_KINDS, _KIND_WEIGHTS)[0]
         pleased = rng.random() < SATISFACTION.get(model, 0.75) + lift
         reference = {"token": feedback_token(response)} if rng.random() < 0.5 else {"response": response}
         record_feedback(kind, _value(kind, pleased, rng), labels=LABELS if kind == "label" else None, **reference)
     if rng.random() < EVALUATION_RATE:
-        skill = ACCURACY.get(model, 0.85) + lift / 2
+        skill = ACCURACY.get(model, 0.85) + lift / 2 - accuracy_drop
         expected = rng.random() < 0.6
         predicted = expected if rng.random() < skill else not expected
         score = min(1.0, max(0.0, rng.gauss(skill, 0.08)))
         record_evaluation("groundedness", score=score, predicted=predicted, expected=expected, response=response)
 
 
-def judge_offline(models: Mapping[str, str], rng: random.Random, samples: int = 30) -> None:
+def judge_offline(models: Mapping[str, str], rng: random.Random, samples: int = 30, accuracy_drop: float = 0.0) -> None:
     """An offline evaluation run: an intent classifier per model (to its provider), scored on a labelled set."""
     for model, provider in models.items():
-        skill = ACCURACY.get(model, 0.85)
+        skill = ACCURACY.get(model, 0.85) - accuracy_drop
         pairs = []
         for _ in range(samples):
             expected = rng.choice(INTENTS)

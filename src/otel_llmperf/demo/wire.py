@@ -98,6 +98,7 @@ class Generation:
     usage: Usage
     choices: int = 1
     finish_reason: str = "stop"
+    fingerprint: str = SYSTEM_FINGERPRINT
 
     @property
     def text(self) -> str:
@@ -113,6 +114,7 @@ class OutputSpec:
     cached_tokens: int = 0
     reasoning_tokens: int = 0
     response_model: str | None = None
+    system_fingerprint: str = SYSTEM_FINGERPRINT
 
 
 @dataclass(frozen=True)
@@ -302,7 +304,9 @@ def generate(
         reasoning_tokens=choices * spec.reasoning_tokens,
     )
     model = spec.response_model or body["model"]
-    return Generation(f"{id_prefix}{stamp.token}", model, stamp.now, pieces, usage, choices, finish_reason)
+    return Generation(
+        f"{id_prefix}{stamp.token}", model, stamp.now, pieces, usage, choices, finish_reason, spec.system_fingerprint
+    )
 
 
 def plain_pieces(count: int) -> tuple[str, ...]:
@@ -425,7 +429,7 @@ def chat_completion_body(gen: Generation) -> JsonObject:
         ],
         "usage": gen.usage.chat(),
         "service_tier": SERVICE_TIER,
-        "system_fingerprint": SYSTEM_FINGERPRINT,
+        "system_fingerprint": gen.fingerprint,
     }
 
 
@@ -439,7 +443,7 @@ def chat_stream_frames(gen: Generation, include_usage: bool) -> list[Frame]:
             "created": gen.created,
             "model": gen.model,
             "service_tier": SERVICE_TIER,
-            "system_fingerprint": SYSTEM_FINGERPRINT,
+            "system_fingerprint": gen.fingerprint,
             "choices": choices,
         }
         if include_usage:
@@ -483,7 +487,7 @@ def completion_body(gen: Generation) -> JsonObject:
         "object": "text_completion",
         "created": gen.created,
         "model": gen.model,
-        "system_fingerprint": SYSTEM_FINGERPRINT,
+        "system_fingerprint": gen.fingerprint,
         "choices": [
             {"text": gen.text, "index": index, "logprobs": None, "finish_reason": gen.finish_reason}
             for index in range(gen.choices)
@@ -501,7 +505,7 @@ def completion_stream_frames(gen: Generation, include_usage: bool) -> list[Frame
             "object": "text_completion",
             "created": gen.created,
             "model": gen.model,
-            "system_fingerprint": SYSTEM_FINGERPRINT,
+            "system_fingerprint": gen.fingerprint,
             "choices": choices,
         }
         if include_usage:

@@ -25,6 +25,13 @@ import time
 from collections import defaultdict
 from collections.abc import Callable
 
+from opentelemetry.semconv._incubating.attributes.gen_ai_attributes import (
+    GEN_AI_RESPONSE_FINISH_REASONS,
+    GEN_AI_RESPONSE_MODEL,
+)
+from opentelemetry.semconv._incubating.attributes.openai_attributes import OPENAI_RESPONSE_SYSTEM_FINGERPRINT
+
+from otel_llmperf.instruments import LLMPERF_CLIENT_FINISH_REASONS, LLMPERF_MODEL_IDENTITY, spec
 from otel_llmperf.report import stats
 from otel_llmperf.report.compare import (
     _accuracy,
@@ -58,11 +65,12 @@ from otel_llmperf.report.queries import (
 from otel_llmperf.report.stats import Comparison
 from otel_llmperf.slo_rules import quote
 
-# Metrics of the model-drift work (their contract entries live in instruments.py once it lands).
-FINISH_REASONS = "llmperf_client_finish_reasons_total"
-MODEL_IDENTITY = "llmperf_model_identity_total"
-RESPONSE_MODEL = "gen_ai_response_model"
-FINGERPRINT = "openai_response_system_fingerprint"
+FINISH_REASONS = spec(LLMPERF_CLIENT_FINISH_REASONS).prometheus
+MODEL_IDENTITY = spec(LLMPERF_MODEL_IDENTITY).prometheus
+# Prometheus label names: the attribute names with dots as underscores.
+RESPONSE_MODEL = GEN_AI_RESPONSE_MODEL.replace(".", "_")
+FINGERPRINT = OPENAI_RESPONSE_SYSTEM_FINGERPRINT.replace(".", "_")
+FINISH_REASON = GEN_AI_RESPONSE_FINISH_REASONS.replace(".", "_")
 IDENTITY_LABELS = (PROVIDER, MODEL, RESPONSE_MODEL, FINGERPRINT)
 PERIODS: tuple[str, str] = ("baseline", "recent")
 # The queries a comparison of periods runs, in order (titles of variant_queries and baseline_queries).
@@ -136,8 +144,7 @@ def _mix(
 
 
 def _finish_label(series: Series) -> str | None:
-    names = [k for k in series.labels if "finish_reason" in k]
-    return series.labels[names[0]] if names else None
+    return series.labels.get(FINISH_REASON)
 
 
 def _identities(q: _Periods) -> list[IdentityRow] | None:
