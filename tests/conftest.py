@@ -22,6 +22,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 import otel_llmperf
 from fakeserver import FakeServerProcess, start_fake_server
+from otel_llmperf import assignment
 from otel_llmperf.registry import REGISTRY
 
 # Small, fixed latencies keep the suite fast while every timing metric stays non-zero.
@@ -78,6 +79,13 @@ def fixture_instrument(
     yield do
     otel_llmperf.uninstrument()
     REGISTRY.clear()  # calls remembered for feedback belong to this test
+
+
+@pytest.fixture(autouse=True)
+def _forget_experiments() -> Iterator[None]:
+    """Experiments a test declared (or an in-process demo did) are that test's: they would take variant slots."""
+    yield
+    assignment.forget()
 
 
 @pytest.fixture(name="instrumented")

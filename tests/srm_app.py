@@ -40,6 +40,11 @@ def main() -> None:
                 client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}])
         return 1
 
+    # One call per variant (no exposure) before the go: the call series exist when Prometheus first
+    # scrapes, so increase() sees the calls made after it even if they all fall between two scrapes.
+    for name in ("control", "treatment"):
+        with otel_llmperf.variant(name):
+            client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}])
     go = done.with_suffix(".go")
     deadline = time.monotonic() + 60
     while not go.exists() and time.monotonic() < deadline:

@@ -57,8 +57,8 @@ def _env(port: int) -> dict[str, str]:
     }
 
 
-def _exposures(url: str, job: str) -> list[float]:
-    query = urllib.parse.urlencode({"query": f'llmperf_experiment_exposures_total{{job="{job}"}}'})
+def _exposures(url: str, job: str, metric: str = "llmperf_experiment_exposures_total") -> list[float]:
+    query = urllib.parse.urlencode({"query": f'{metric}{{job="{job}"}}'})
     with urllib.request.urlopen(f"{url}/api/v1/query?{query}", timeout=10) as response:
         result = json.loads(response.read())["data"]["result"]
     return [float(series["value"][1]) for series in result]
@@ -100,8 +100,10 @@ def fixture_filled(tmp_path_factory: pytest.TempPathFactory, fake_server: FakeSe
             argv = [sys.executable, app, fake_server.base_url, str(work / f"{name}.done"), name]
             processes.append(Process(argv, work / f"{name}.log", _env(port)))
         deadline = time.monotonic() + 60
-        # Both variants' series are in Prometheus (declared at 0) before the exposures: increase() counts them all.
-        while not all(len(_exposures(url, name)) == 2 for name in APPS):
+        # Both variants' series are in Prometheus (exposures declared at 0, one warm-up call each)
+        # before the experiment runs: increase() counts everything after.
+        calls = "gen_ai_client_operation_duration_seconds_count"
+        while not all(len(_exposures(url, name)) == 2 == len(_exposures(url, name, calls)) for name in APPS):
             assert time.monotonic() < deadline, [(work / f"{name}.log").read_text()[-2000:] for name in APPS]
             time.sleep(0.2)
         for name in APPS:
