@@ -113,7 +113,7 @@ def test_ratio_rules_count_both_windows_and_test_the_difference() -> None:
     assert "for" not in alert
 
 
-def test_quantile_and_mean_rules_need_no_z_test() -> None:
+def test_quantile_rules_have_no_z_test_and_mean_rules_have_welchs() -> None:
     mean = {**QUANTILE, "name": "tokens", "kind": "mean", "metric": "gen_ai.client.token.usage", "direction": "both"}
     del mean["quantile"]
     spec = _spec(QUANTILE, mean)
@@ -123,8 +123,16 @@ def test_quantile_and_mean_rules_need_no_z_test() -> None:
         "histogram_quantile(0.95, sum by (job, gen_ai_request_model, le)"
         in quantile["llmperf:drift_value:recent"]["expr"]
     )
+    mean_rules = _by_kind(_group(spec, "llmperf-drift-tokens"), "record")
+    # Welch's z from each window's bucket variance (the promtool tests check its values).
+    assert {"llmperf:drift_variance:recent", "llmperf:drift_variance:baseline", "llmperf:drift_z:score"} <= set(
+        mean_rules
+    )
+    assert "gen_ai_client_token_usage_bucket" in mean_rules["llmperf:drift_variance:recent"]["expr"]
     alert = _by_kind(_group(spec, "llmperf-drift-tokens"), "alert")["LLMPerfDrift"]["expr"]
-    assert ">= 1.25" in alert and "<= 0.75" in alert and "z_score" not in alert
+    assert ">= 1.25" in alert and "<= 0.75" in alert and "z:score" in alert and "<= -4" in alert
+    quantile_alert = _by_kind(_group(spec, "llmperf-drift-ttfc"), "alert")["LLMPerfDrift"]["expr"]
+    assert "z:score" not in quantile_alert
 
 
 def test_options_change_the_rules() -> None:

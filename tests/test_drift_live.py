@@ -12,7 +12,9 @@ checks that read the same data later (a report against the baseline, say).
 
 from __future__ import annotations
 
+import csv
 import json
+import math
 import os
 import shutil
 import subprocess
@@ -73,6 +75,50 @@ class DriftStack:
         """What Alertmanager holds (``/api/v2/alerts``)."""
         with urllib.request.urlopen(f"{self.alertmanager_url}/api/v2/alerts", timeout=10) as response:
             return list(json.loads(response.read()))
+
+
+# The report's periods: the first PERIOD seconds of traffic (before any drift) against the last
+# PERIOD seconds (all after it), at least REPORT_AT seconds after traffic started.
+PERIOD = 25
+REPORT_AT = DRIFT_AFTER + PERIOD + 5
+SHIFTED_VERDICTS = ("b higher", "b lower", "distributions differ")
+
+
+@dataclass
+class BaselineReport:
+    """``otel-llmperf report --baseline-start/--baseline-end`` on the stack: its table, identities and text."""
+
+    rows: dict[str, dict[str, str]]
+    identities: list[dict[str, str]]
+    text: str
+
+    @property
+    def shifted(self) -> set[str]:
+        """The signals the report flags."""
+        return {metric for metric, row in self.rows.items() if row["verdict"] in SHIFTED_VERDICTS}
+
+
+def _baseline_report(stack: DriftStack, work: Path) -> BaselineReport:
+    """The report of the stack's last PERIOD seconds against its first PERIOD seconds of traffic."""
+    time.sleep(max(0.0, stack.started + REPORT_AT - time.time()))
+    end = math.floor(time.time() / 5) * 5  # on the report's 5 s step, so the range ends where asked
+    start = math.ceil(stack.started)
+    command = shutil.which("otel-llmperf", path=str(Path(sys.executable).parent))
+    assert command
+    out = work / "baseline-report"
+    argv = [command, "report", "--prometheus", stack.prometheus_url, "--job", JOB, "--step", "5s", "--window", "10s"]
+    argv += ["--range", f"{PERIOD}s", "--end", str(end), "--baseline-start", str(start)]
+    # The alerts' spec: the report flags a change only as large as the alert rules need.
+    argv += ["--baseline-end", str(start + PERIOD), "--drift", "drift.yaml", "--format", "both", "--out", str(out)]
+    result = subprocess.run(argv, capture_output=True, text=True, timeout=120, env=_child_env(), cwd=work)
+    assert result.returncode == 0, result.stdout + result.stderr
+    with (out / "baseline.csv").open(newline="", encoding="utf-8") as file:
+        rows = {row["metric"]: row for row in csv.DictReader(file)}
+    identities = []
+    if (out / "model_identity.csv").exists():
+        with (out / "model_identity.csv").open(newline="", encoding="utf-8") as file:
+            identities = list(csv.DictReader(file))
+    return BaselineReport(rows, identities, result.stdout)
 
 
 def _name(alert: dict[str, Any]) -> str:
@@ -192,7 +238,7 @@ def _watch(stack: DriftStack, until: float, enough: set[str] | None) -> dict[str
 
 
 @pytest.mark.parametrize("drift_stack", [DRIFT_AFTER], indirect=True, ids=["drift-after-30s"])
-def test_drift_alerts_reach_alertmanager(drift_stack: DriftStack) -> None:
+def test_drift_alerts_reach_alertmanager(drift_stack: DriftStack, tmp_path: Path) -> None:
     seen = _watch(drift_stack, drift_stack.started + WATCH + 10, EXPECTED)
     if not set(seen) >= EXPECTED:
         values = {
@@ -210,9 +256,18 @@ def test_drift_alerts_reach_alertmanager(drift_stack: DriftStack) -> None:
         assert alert["labels"]["alertname"] == "LLMPerfDrift" and alert["labels"]["job"] == JOB
         assert alert["annotations"]["dashboard"] == f"/d/llmperf-drift/llmperf-drift?var-drift={name}"
 
+    # The same data through `otel-llmperf report --baseline-…`: the shifted signals are flagged.
+    report = _baseline_report(drift_stack, tmp_path)
+    flagged = {"Time to first chunk distribution", "Output tokens per call distribution"}
+    assert flagged <= report.shifted, (report.shifted, report.text)
+    assert any(metric.startswith("Evaluation accuracy") for metric in report.shifted), report.text
+    assert float(report.rows["Output tokens per call p50"]["b"]) > float(report.rows["Output tokens per call p50"]["a"])
+    assert "SHIFTED" in report.text
+    assert any(row["status"] == "new" for row in report.identities), report.identities
+
 
 @pytest.mark.parametrize("drift_stack", [None], indirect=True, ids=["no-drift"])
-def test_without_the_switch_nothing_fires(drift_stack: DriftStack) -> None:
+def test_without_the_switch_nothing_fires(drift_stack: DriftStack, tmp_path: Path) -> None:
     seen = _watch(drift_stack, drift_stack.started + WATCH, None)
     if seen:
         values = {
@@ -227,6 +282,12 @@ def test_without_the_switch_nothing_fires(drift_stack: DriftStack) -> None:
     compared = drift_stack.query('llmperf:drift_count:baseline{drift="ttfc-p95"} >= 30')
     assert compared and drift_stack.query('llmperf:drift_change:ratio{drift="evaluation-accuracy"}')
     _every_drift_dashboard_query_returns_data(drift_stack)
+
+    # The report on the same data flags nothing, and compared real samples to say so.
+    report = _baseline_report(drift_stack, tmp_path)
+    assert not report.shifted, ({m: report.rows[m] for m in report.shifted}, report.text)
+    assert int(report.rows["Error rate"]["n_a"]) > 300 and int(report.rows["Error rate"]["n_b"]) > 300
+    assert report.identities and all(row["status"] == "unchanged" for row in report.identities), report.identities
 
 
 def _every_drift_dashboard_query_returns_data(stack: DriftStack) -> None:

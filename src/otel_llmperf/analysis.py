@@ -11,7 +11,7 @@
     # time, unix_time, provider, model, variant, evaluation, value: one row per time and series
     prom.totals()                             # figures over the whole range, per provider/model/variant
     prom.compare_variants("a", "b")           # the report's A/B table (tests, intervals, Holm)
-    prom.compare_baseline("7d")               # the report's --baseline table, with a `shifted` column
+    prom.compare_baseline("7d")               # the report's --baseline table, with `min_change` and `shifted`
     prom.model_identity("7d")                 # who answered each requested model, in each period
 
 It queries the same Prometheus HTTP API with the same PromQL as the report (:mod:`otel_llmperf.report`),
@@ -24,14 +24,17 @@ without pandas raises an ImportError saying what to install.
 from __future__ import annotations
 
 import math
+import os
 import time
 from collections.abc import Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from otel_llmperf.report import frames
 from otel_llmperf.report.periods import duration
 from otel_llmperf.report.prom import Prometheus
 from otel_llmperf.report.queries import Panel, Scope, panels, totals
+from otel_llmperf.report.thresholds import drift_spec, min_changes
 from otel_llmperf.slo import SloSpecError, duration_seconds
 
 frames.require_pandas()
@@ -71,6 +74,7 @@ class Analysis:
         timeout: float = 30.0,
         alpha: float = 0.05,
         seed: int = 0,
+        drift: str | os.PathLike[str] | None = None,
     ) -> None:
         self.range_seconds = _seconds(range, "range")
         self.step = _seconds(step, "step")
@@ -84,6 +88,8 @@ class Analysis:
         self.scope = Scope(job, window)
         self.by_variant = by_variant
         self.alpha, self.seed = alpha, seed
+        # The thresholds of compare_baseline's `shifted`: the spec's min_change, like the report's --drift.
+        self.drift = drift_spec(Path(drift) if drift is not None else None)
         self.prometheus = Prometheus(prometheus, timeout=timeout, headers=headers)
 
     def _catalog(self) -> dict[str, Panel]:
@@ -132,19 +138,18 @@ class Analysis:
         recent = Period(self.start, self.end)
         option = f"start={start}, end={end}" if explicit else f"offset={offset!r}"
         base.check_baseline(self.prometheus, self.scope, period, recent, option)
-        return base.compare_periods(
+        result = base.compare_periods(
             self.prometheus, self.scope, period, recent, seed=self.seed, alpha=self.alpha, option=option
         )
+        result.min_change = min_changes([row.metric for row in result.rows], self.drift)
+        return result
 
     def compare_baseline(
         self, offset: str = "7d", start: float | None = None, end: float | None = None
     ) -> pd.DataFrame:
         """The report's baseline table: a = baseline, b = recent, and ``shifted`` (True: flagged after Holm)."""
-        from otel_llmperf.report.periods import is_shifted
-
         result = self.baseline(offset, start, end)
-        frame = frames.comparison_frame(result.rows)
-        frame["shifted"] = [is_shifted(row) for row in result.rows]
+        frame = frames.baseline_frame(result)
         frame.attrs.update(
             baseline=(result.baseline.start, result.baseline.end), recent=(result.recent.start, result.recent.end)
         )

@@ -8,7 +8,10 @@ signal's ``group_by`` labels (and its ``split_by`` label; the drift dashboard de
 * ``llmperf:drift_events:recent`` / ``…:baseline`` (ratio only): numerator events in each window;
 * ``llmperf:drift_value:recent`` / ``…:baseline``: the quantile, mean or ratio in each window;
 * ``llmperf:drift_change:ratio``: recent ÷ baseline (1 = no change);
-* ``llmperf:drift_pooled:ratio`` and ``llmperf:drift_z:score`` (ratio only): the two-proportion z test;
+* ``llmperf:drift_pooled:ratio`` and ``llmperf:drift_z:score`` (ratio): the two-proportion z test;
+* ``llmperf:drift_variance:recent`` / ``…:baseline`` and ``llmperf:drift_z:score`` (mean): Welch's z
+  test of the two means, each window's variance read from its histogram buckets (each value at its
+  bucket's midpoint, the +Inf bucket at the last bound: heavy tails are underestimated, never invented);
 * alert ``LLMPerfDrift`` (labels ``drift``, ``severity``), whose value is the change ratio.
 
 The identity group ``llmperf-drift-model-identity`` records ``llmperf:model_identity_new:calls``:
@@ -19,13 +22,14 @@ use when the baseline began, valued by the calls they served; and alerts ``LLMPe
 
 from __future__ import annotations
 
+import itertools
 import os
 from typing import Any
 
 from otel_llmperf.drift import DriftSpec, Identity, Signal, load_spec
 from otel_llmperf.instruments import CONTRACT, LLMPERF_MODEL_IDENTITY
 from otel_llmperf.slo import display_path, duration_seconds
-from otel_llmperf.slo_rules import dump, number, quote
+from otel_llmperf.slo_rules import dump, le_matcher, number, quote
 
 DASHBOARD = "/d/llmperf-drift/llmperf-drift?var-drift={name}"
 IDENTITY_DASHBOARD = "/d/llmperf-drift/llmperf-drift"
@@ -33,6 +37,7 @@ IDENTITY_DASHBOARD = "/d/llmperf-drift/llmperf-drift"
 COUNT = "llmperf:drift_count:{}"
 EVENTS = "llmperf:drift_events:{}"
 VALUE = "llmperf:drift_value:{}"
+VARIANCE = "llmperf:drift_variance:{}"
 CHANGE = "llmperf:drift_change:ratio"
 POOLED = "llmperf:drift_pooled:ratio"
 Z_SCORE = "llmperf:drift_z:score"
@@ -42,6 +47,7 @@ RECORDED = frozenset(
     [COUNT.format(w) for w in WINDOWS]
     + [EVENTS.format(w) for w in WINDOWS]
     + [VALUE.format(w) for w in WINDOWS]
+    + [VARIANCE.format(w) for w in WINDOWS]
     + [CHANGE, POOLED, Z_SCORE, IDENTITY_NEW]
 )
 DRIFT_ALERT = "LLMPerfDrift"
@@ -106,6 +112,30 @@ def value_expr(signal: Signal, window: str) -> str:
     return f"{_of(EVENTS.format(window), signal)}\n/ {on} group_left ()\n({_of(COUNT.format(window), signal)} > 0)\n"
 
 
+def variance_expr(signal: Signal, window: str) -> str:
+    """The variance of a mean signal's values in a window: E[X²] - E[X]² with X at its bucket's midpoint."""
+    group, span, metric = signal.tuning.group_by, _window(signal, window), signal.metric.prometheus
+    bounds = signal.metric.buckets
+    # Bucket i holds (bounds[i-1], bounds[i]]; the first starts at 0, the +Inf bucket is taken at the last bound.
+    mids = [bounds[0] / 2, *((low + high) / 2 for low, high in itertools.pairwise(bounds)), bounds[-1]]
+    count = count_expr(signal, window).strip()
+    cumulative = [
+        f"sum {_by(group)}(increase({_selector(f'{metric}_bucket', (*signal.filters, le_matcher(bound)))}{span}))"
+        for bound in bounds
+    ]
+    cumulative.append(count)
+    # Each bucket's own count (a difference of cumulative counts) times its midpoint squared: every
+    # term is >= 0, so no cancellation between huge terms of the top buckets.
+    terms = [f"{cumulative[0]} * {number(mids[0] ** 2)}"]
+    terms += [
+        f"({cumulative[index]} - {cumulative[index - 1]}) * {number(mids[index] ** 2)}"
+        for index in range(1, len(cumulative))
+    ]
+    total = f"sum {_by(group)}(increase({_selector(f'{metric}_sum', signal.filters)}{span}))"
+    second = "\n+ ".join(terms)
+    return f"clamp_min(\n(\n{second}\n)\n/ ({count} > 0)\n- ({total} / ({count} > 0)) ^ 2\n, 0)\n"
+
+
 def events_expr(signal: Signal, window: str) -> str:
     """Numerator events of a ratio in a window; a category seen only in the other window counts 0 here."""
     labels = [*signal.tuning.group_by, *([signal.split_by] if signal.split_by else [])]
@@ -127,6 +157,12 @@ def recording_rules(signal: Signal) -> list[dict[str, Any]]:
     # From 0 to anything is +Inf (a new error type, the first truncations), which passes "up";
     # 0/0 is NaN, which passes nothing.
     rules.append(_record(CHANGE, f"{recent}\n/\n{baseline}\n", signal))
+    if signal.kind == "mean":
+        rules += [_record(VARIANCE.format(w), variance_expr(signal, w), signal) for w in WINDOWS]
+        variances = [_of(VARIANCE.format(w), signal) for w in WINDOWS]
+        counts = [_of(COUNT.format(w), signal) for w in WINDOWS]
+        z = f"({recent} - {baseline})\n/\nsqrt({variances[0]} / {counts[0]} + {variances[1]} / {counts[1]})\n"
+        rules.append(_record(Z_SCORE, z, signal))
     if signal.kind == "ratio":
         on = _on([*signal.tuning.group_by, "drift"])
         counts = [_of(COUNT.format(w), signal) for w in WINDOWS]
@@ -146,17 +182,17 @@ def _conditions(signal: Signal) -> list[str]:
     tuning = signal.tuning
     change, z = _of(CHANGE, signal), _of(Z_SCORE, signal)
     up, down = number(1 + tuning.min_change), number(1 - tuning.min_change)
-    ratio = signal.kind == "ratio"
+    tested = signal.kind in ("ratio", "mean")
     conditions = []
     if signal.direction in ("up", "both"):
-        conditions.append(f"({change} >= {up} and {z} >= {number(tuning.z)})" if ratio else f"{change} >= {up}")
+        conditions.append(f"({change} >= {up} and {z} >= {number(tuning.z)})" if tested else f"{change} >= {up}")
     if signal.direction in ("down", "both"):
-        conditions.append(f"({change} <= {down} and {z} <= -{number(tuning.z)})" if ratio else f"{change} <= {down}")
+        conditions.append(f"({change} <= {down} and {z} <= -{number(tuning.z)})" if tested else f"{change} <= {down}")
     return conditions
 
 
 def alert_expr(signal: Signal) -> str:
-    """Drift: the change beyond ``min_change`` (and, for ratios, |z| ≥ ``z``) with ``min_count`` in both windows."""
+    """Drift: a change beyond ``min_change`` (ratios and means: also |z| ≥ ``z``), ``min_count`` in both windows."""
     on = _on([*signal.tuning.group_by, "drift"])
     minimum = number(signal.tuning.min_count)
     change = "\nor\n".join(_conditions(signal))
@@ -174,7 +210,7 @@ def _how(signal: Signal) -> str:
         way = f"moved by {number(tuning.min_change * 100)} % or more"
     else:
         way = f"{'rose' if signal.direction == 'up' else 'fell'} by {number(tuning.min_change * 100)} % or more"
-    test = f", |z| >= {number(tuning.z)}" if signal.kind == "ratio" else ""
+    test = f", |z| >= {number(tuning.z)}" if signal.kind in ("ratio", "mean") else ""
     return (
         f"{way} from the {tuning.window} window {tuning.baseline_offset} earlier to the last {tuning.window} "
         f"(at least {tuning.min_count} in each window{test})"

@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from otel_llmperf.report.collect import PanelData
-from otel_llmperf.report.csvfiles import BASELINE_CSV, PLOTS_DIR, rfc3339, write_comparison
+from otel_llmperf.report.csvfiles import BASELINE_CSV, PLOTS_DIR, rfc3339, write_baseline
 from otel_llmperf.report.formatting import format_ci, format_difference, format_p, format_value, verdict_class
-from otel_llmperf.report.periods import BaselineResult, IdentityRow, identity_table, is_shifted
+from otel_llmperf.report.periods import BaselineResult, IdentityRow, identity_table
 from otel_llmperf.report.stats import Comparison
 
 if TYPE_CHECKING:
@@ -70,7 +70,7 @@ def rich_tables(result: BaselineResult, console: Console | None = None) -> list[
     for row in result.rows:
         style = STYLES[verdict_class(row)]
         table.add_row(
-            Text(FLAG if is_shifted(row) else "", style=style),
+            Text(FLAG if result.flags(row) else "", style=style),
             Text(row.metric),
             format_value(row.a, row.unit),
             format_value(row.b, row.unit),
@@ -133,7 +133,7 @@ def html_section(result: BaselineResult | None, images: Mapping[str, str]) -> st
     for row in result.rows:
         css = verdict_class(row)
         cells = [
-            (f"<strong>{FLAG}</strong>" if is_shifted(row) else "", css),
+            (f"<strong>{FLAG}</strong>" if result.flags(row) else "", css),
             (_esc(row.metric), ""),
             (_esc(format_value(row.a, row.unit)), "num"),
             (_esc(format_value(row.b, row.unit)), "num"),
@@ -146,7 +146,7 @@ def html_section(result: BaselineResult | None, images: Mapping[str, str]) -> st
             (_esc(verdict_text(row)), css),
             (f"<small>{_esc(row.method)}</small>", ""),
         ]
-        shifted = ' class="shifted"' if is_shifted(row) else ""
+        shifted = ' class="shifted"' if result.flags(row) else ""
         parts.append(f"<tr{shifted}>" + "".join(f'<td class="{c}">{text}</td>' for text, c in cells) + "</tr>")
     parts.append("</tbody></table></div>")
     if result.identities:
@@ -186,7 +186,7 @@ def write_files(result: BaselineResult, folder: Path) -> dict[str, str]:
     from otel_llmperf.report import plots
     from otel_llmperf.report.csvfiles import _write
 
-    write_comparison(result.rows, folder / BASELINE_CSV)
+    write_baseline(result, folder / BASELINE_CSV)
     if result.identities:
         records = identity_table(result.identities)
         header = list(records[0])

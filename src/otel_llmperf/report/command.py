@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
+from otel_llmperf.drift import DriftSpec, DriftSpecError
 from otel_llmperf.slo import SloSpec, SloSpecError, duration_seconds, load_spec
 
 if TYPE_CHECKING:
@@ -53,6 +54,7 @@ class ReportOptions:
     compare: tuple[str, str] | None = None
     format: str = "html"
     slo_file: Path | None = None
+    drift_file: Path | None = None  # thresholds of --baseline; None: grafana/drift.yaml if present
     name: str = "LLM performance report"
     description: str | None = None
     creator: str | None = None
@@ -184,6 +186,9 @@ def add_cli(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     add("--baseline-start", type=_end_time, default=None, metavar="TIME",
         help="start of an explicit baseline period (with --baseline-end; unix seconds or ISO 8601)")  # fmt: skip
     add("--baseline-end", type=_end_time, default=None, metavar="TIME", help="end of an explicit baseline period")
+    add("--drift", dest="drift_file", type=Path, default=None, metavar="FILE",
+        help="drift spec whose min_change a significant change must reach to be flagged shifted "
+        "(default: grafana/drift.yaml if present, else 25%%)")  # fmt: skip
 
 
 def options_from(args: argparse.Namespace) -> ReportOptions:
@@ -210,6 +215,7 @@ def options_from(args: argparse.Namespace) -> ReportOptions:
         baseline=args.baseline,
         baseline_start=args.baseline_start,
         baseline_end=args.baseline_end,
+        drift_file=args.drift_file,
     )
 
 
@@ -242,6 +248,15 @@ def _slo_spec(options: ReportOptions) -> SloSpec:
         return load_spec(path)
     except (OSError, SloSpecError) as error:
         raise ReportUsageError(f"--slo {path}: {error}") from None
+
+
+def _drift_spec(options: ReportOptions) -> DriftSpec | None:
+    from otel_llmperf.report.thresholds import drift_spec
+
+    try:
+        return drift_spec(options.drift_file)
+    except DriftSpecError as error:
+        raise ReportUsageError(f"--drift: {error}") from None
 
 
 def _creator(options: ReportOptions) -> str:
@@ -283,6 +298,7 @@ def make_report(options: ReportOptions, out: TextIO, err: TextIO) -> int:
     from otel_llmperf.report.queries import VARIANT, Scope
     from otel_llmperf.report.srm_section import QUERY_COUNT as srm_queries
     from otel_llmperf.report.srm_section import collect_srm
+    from otel_llmperf.report.thresholds import min_changes
 
     range_seconds = _seconds(options.range_, "--range")
     step = _seconds(options.step, "--step")
@@ -296,6 +312,7 @@ def make_report(options: ReportOptions, out: TextIO, err: TextIO) -> int:
     slo_spec = _slo_spec(options)
     scope = Scope(options.job, window)
     baseline_period, baseline_option = _baseline_period(options, end, range_seconds)
+    drift = _drift_spec(options) if baseline_period is not None else None
     try:
         prom = Prometheus(options.prometheus, timeout=options.timeout, headers=dict(options.headers))
         prom.check()
@@ -318,6 +335,7 @@ def make_report(options: ReportOptions, out: TextIO, err: TextIO) -> int:
                 data.alpha = options.alpha
             if baseline_period is not None:
                 data.baseline = _compare_baseline(prom, scope, baseline_period, data, options, baseline_option, advance)
+                data.baseline.min_change = min_changes([row.metric for row in data.baseline.rows], drift)
         if options.compare is not None and not data.comparison:
             known = sorted(prom.label_values(VARIANT, start=start, end=end))
             print(

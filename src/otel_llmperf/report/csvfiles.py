@@ -33,6 +33,7 @@ from otel_llmperf.report import frames
 from otel_llmperf.report.baseline import baseline_queries
 from otel_llmperf.report.collect import PanelData, ReportData, SloResult, slo_queries
 from otel_llmperf.report.compare import variant_queries
+from otel_llmperf.report.periods import BaselineResult
 from otel_llmperf.report.prom import Series
 from otel_llmperf.report.queries import MODEL, PROVIDER, Panel, totals
 from otel_llmperf.report.stats import Comparison
@@ -211,6 +212,13 @@ def write_comparison(comparisons: Sequence[Comparison], path: Path) -> Path:
     frame = frames.comparison_frame(comparisons)
     rows = [[_cell(value) for value in row] for row in frame.astype(object).itertuples(index=False)]
     return _write(path, COMPARISON_HEADER, rows)
+
+
+def write_baseline(result: BaselineResult, path: Path) -> Path:
+    """``baseline.csv``: the comparison's columns (a = baseline, b = recent), then ``min_change`` and ``shifted``."""
+    frame = frames.baseline_frame(result)
+    rows = [[_cell(value) for value in row] for row in frame.astype(object).itertuples(index=False)]
+    return _write(path, [*COMPARISON_HEADER, "min_change", "shifted"], rows)
 
 
 def queries(data: ReportData) -> dict[str, dict[str, Any]]:

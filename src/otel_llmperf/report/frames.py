@@ -35,6 +35,7 @@ from otel_llmperf.report.queries import (
 if TYPE_CHECKING:
     import pandas as pd
 
+    from otel_llmperf.report.periods import BaselineResult
     from otel_llmperf.report.stats import Comparison
 
 PANDAS_HINT = "the report extra: pip install pandas (or pip install '.[report]' in a checkout)"
@@ -150,4 +151,13 @@ def comparison_frame(rows: Sequence[Comparison]) -> pd.DataFrame:
     frame = pd.DataFrame(records, columns=list(COMPARISON_COLUMNS))
     for name in ("a", "b", "difference", "ci_low", "ci_high", "p_value", "p_adjusted"):
         frame[name] = frame[name].astype("float64")
+    return frame
+
+
+def baseline_frame(result: BaselineResult) -> pd.DataFrame:
+    """The baseline table: :func:`comparison_frame` of its rows, plus each row's ``min_change`` and ``shifted``."""
+    frame = comparison_frame(result.rows)
+    frame["min_change"] = [result.min_change.get(row.metric) for row in result.rows]
+    frame["min_change"] = frame["min_change"].astype("float64")
+    frame["shifted"] = [result.flags(row) for row in result.rows]
     return frame

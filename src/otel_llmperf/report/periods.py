@@ -14,6 +14,7 @@ from otel_llmperf.report import stats
 from otel_llmperf.report.prom import Series
 from otel_llmperf.report.queries import Panel
 from otel_llmperf.report.stats import Comparison
+from otel_llmperf.report.thresholds import is_shifted
 
 DEFAULT_OFFSET = "7d"
 
@@ -76,21 +77,22 @@ class BaselineResult:
     notes: list[str] = field(default_factory=list)  # signals left out, and why
     plots: list[tuple[Panel, list[Series]]] = field(default_factory=list)  # quality signals over both periods
     alpha: float = stats.ALPHA
+    # Per row (metric): the relative change that counts as a shift (report.thresholds); absent: any.
+    min_change: dict[str, float] = field(default_factory=dict)
+
+    def flags(self, row: Comparison) -> bool:
+        """Whether ``row`` is shifted: significant after Holm and at least its ``min_change`` in size."""
+        return is_shifted(row, self.min_change.get(row.metric, 0.0))
 
     @property
     def shifted(self) -> list[Comparison]:
-        """The rows whose difference survived Holm's adjustment."""
-        return [row for row in self.rows if is_shifted(row)]
+        """The rows flagged as shifted (see :meth:`flags`)."""
+        return [row for row in self.rows if self.flags(row)]
 
     @property
     def identity_changed(self) -> bool:
         """Whether some model identity is new or gone."""
         return any(row.status != "unchanged" for row in self.identities or ())
-
-
-def is_shifted(row: Comparison) -> bool:
-    """True when the comparison's verdict claims a difference (after Holm)."""
-    return row.verdict in stats.SIGNIFICANT
 
 
 def baseline_period(
