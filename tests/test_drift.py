@@ -332,3 +332,16 @@ def test_prometheus_keeps_the_baselines_the_shipped_spec_reads() -> None:
         duration_seconds(s.tuning.window, "w") + duration_seconds(s.tuning.baseline_offset, "o") for s in spec.signals
     ]
     assert max(oldest) < retention
+
+
+def test_a_quantile_needs_enough_calls_beyond_it() -> None:
+    from otel_llmperf.drift_rules import TAIL_CALLS, minimum_count
+
+    spec = load_spec(ROOT / SPEC)
+    by_name = {signal.name: signal for signal in spec.signals}
+    # 20 calls past the p95 take 400 calls; the median's 40 are below min_count (100) already.
+    assert minimum_count(by_name["ttfc-p95"]) == TAIL_CALLS * 20 == 400
+    assert minimum_count(by_name["ttfc-p50"]) == by_name["ttfc-p50"].tuning.min_count == 100
+    assert minimum_count(by_name["output-tokens"]) == by_name["output-tokens"].tuning.min_count
+    alert = _by_kind(_group(_spec(QUANTILE), "llmperf-drift-ttfc"), "alert")["LLMPerfDrift"]
+    assert alert["expr"].count(">= 400") == 2 and "at least 400 in each window" in alert["annotations"]["description"]

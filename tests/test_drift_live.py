@@ -4,8 +4,9 @@
 The shipped spec (``grafana/drift.yaml``) with test-sized windows (20 s recent, baseline 30 s
 earlier, 30 samples; identity 10 s against the 20 s before) is rendered with the CLI and loaded into
 Debian's Prometheus, which scrapes the demo every second and alerts to Alertmanager. With
-``--drift-after`` the identity, time-to-first-chunk, output-token and accuracy alerts reach
-Alertmanager; without it nothing fires in the same time. One test per outcome, so xdist can
+``--drift-after`` the identity, time-to-first-chunk and accuracy alerts reach Alertmanager and
+``otel-llmperf report`` against the first 25 s flags the shifted signals; without it nothing
+fires in the same time and the report flags nothing. One test per outcome, so xdist can
 run them on both workers. :class:`DriftStack` keeps the Prometheus URL and the time range for
 checks that read the same data later (a report against the baseline, say).
 """
@@ -41,7 +42,13 @@ DRIFT_AFTER = 30.0  # seconds of traffic before the models change
 WATCH = 68.0
 # Accuracy: the offline judges' classification runs (hundreds of samples a window); the per-call
 # groundedness judgements are too few at test scale for the z test to be sure every run.
-EXPECTED = {"LLMPerfModelIdentityChanged", "ttfc-p95", "output-tokens", "classification-accuracy"}
+# Time to first chunk at the median: a p95 needs 400 calls a window (20 beyond it), more than a
+# loaded test machine's demo makes in 20 s.
+# Output tokens are not required here: their alert is Welch's z with each window's variance from the
+# token buckets, which grow 4x each; a few hundred calls whose longer answers reach the (1024, 4096]
+# bucket do not always make z reach 3 in 20 s. The promtool tests prove that alert, and the report
+# below must flag the longer answers on this very data.
+EXPECTED = {"LLMPerfModelIdentityChanged", "ttfc-p50", "classification-accuracy"}
 
 pytestmark = pytest.mark.prometheus
 
@@ -129,7 +136,9 @@ def _name(alert: dict[str, Any]) -> str:
 def _test_spec(work: Path) -> Path:
     """The shipped spec with windows a test can wait for, pooled per job, rendered by the CLI."""
     spec = yaml.safe_load(SPEC.read_text(encoding="utf-8"))
-    spec["defaults"].update(window="20s", baseline_offset="30s", group_by=["job"], min_count=30)
+    # z 3, not 4: the shipped 4 keeps a quiet service from a false ticket over months of overlapping
+    # hourly looks; this test looks at a few 20 s windows, with a few hundred calls each.
+    spec["defaults"].update(window="20s", baseline_offset="30s", group_by=["job"], min_count=30, z=3)
     spec["identity"].update(window="10s", baseline="20s", min_calls=5, group_by=["job"])
     for signal in spec["signals"]:
         for key in ("window", "baseline_offset", "group_by", "min_count"):
@@ -137,7 +146,8 @@ def _test_spec(work: Path) -> Path:
         if signal["name"].startswith(("duration-", "ttfc-")):
             # Latency measured in the client includes this machine's load, which other tests vary
             # within seconds; at test scale only a doubling is the model's doing (the switch: 3x).
-            signal["min_change"] = 1.0
+            # A p95 of a few hundred calls moves a whole doubling bucket by chance: only a tripling.
+            signal["min_change"] = 2.0 if signal["name"].endswith("-p95") else 1.0
     (work / "drift.yaml").write_text(yaml.safe_dump(spec, sort_keys=False), encoding="utf-8")
     command = shutil.which("otel-llmperf", path=str(Path(sys.executable).parent))
     assert command
@@ -279,7 +289,7 @@ def test_without_the_switch_nothing_fires(drift_stack: DriftStack, tmp_path: Pat
         )
     assert not drift_stack.query('ALERTS{alertstate="firing"}')
     # Not silent for lack of data: both windows were full and compared.
-    compared = drift_stack.query('llmperf:drift_count:baseline{drift="ttfc-p95"} >= 30')
+    compared = drift_stack.query('llmperf:drift_count:baseline{drift="ttfc-p50"} >= 40')
     assert compared and drift_stack.query('llmperf:drift_change:ratio{drift="evaluation-accuracy"}')
     _every_drift_dashboard_query_returns_data(drift_stack)
 

@@ -23,6 +23,7 @@ use when the baseline began, valued by the calls they served; and alerts ``LLMPe
 from __future__ import annotations
 
 import itertools
+import math
 import os
 from typing import Any
 
@@ -113,7 +114,7 @@ def value_expr(signal: Signal, window: str) -> str:
 
 
 def variance_expr(signal: Signal, window: str) -> str:
-    """The variance of a mean signal's values in a window: E[X²] - E[X]² with X at its bucket's midpoint."""
+    """The variance of a mean signal's values in a window: E[X²] - E[X]², X spread evenly over its bucket."""
     group, span, metric = signal.tuning.group_by, _window(signal, window), signal.metric.prometheus
     bounds = signal.metric.buckets
     # Bucket i holds (bounds[i-1], bounds[i]]; the first starts at 0, the +Inf bucket is taken at the last bound.
@@ -124,11 +125,15 @@ def variance_expr(signal: Signal, window: str) -> str:
         for bound in bounds
     ]
     cumulative.append(count)
-    # Each bucket's own count (a difference of cumulative counts) times its midpoint squared: every
-    # term is >= 0, so no cancellation between huge terms of the top buckets.
-    terms = [f"{cumulative[0]} * {number(mids[0] ** 2)}"]
+    # Each bucket's own count (a difference of cumulative counts) times E[X²] of a value spread evenly
+    # over the bucket, midpoint² + width²/12: every term is >= 0 (no cancellation between the huge
+    # terms of the top buckets), and values that all share one bucket still have its width's variance
+    # (else two windows of near-equal means in one bucket would give z = ±Inf).
+    widths = [bounds[0], *(high - low for low, high in itertools.pairwise(bounds)), 0.0]
+    second_moments = [mid**2 + width**2 / 12 for mid, width in zip(mids, widths, strict=True)]
+    terms = [f"{cumulative[0]} * {number(second_moments[0])}"]
     terms += [
-        f"({cumulative[index]} - {cumulative[index - 1]}) * {number(mids[index] ** 2)}"
+        f"({cumulative[index]} - {cumulative[index - 1]}) * {number(second_moments[index])}"
         for index in range(1, len(cumulative))
     ]
     total = f"sum {_by(group)}(increase({_selector(f'{metric}_sum', signal.filters)}{span}))"
@@ -191,10 +196,22 @@ def _conditions(signal: Signal) -> list[str]:
     return conditions
 
 
+# A quantile is read from the calls beyond it: the p95 of 100 calls rests on 5 of them, and one
+# bucket's worth of jitter in those doubles it. At least this many calls past the quantile.
+TAIL_CALLS = 20
+
+
+def minimum_count(signal: Signal) -> int:
+    """Calls needed in each window: ``min_count``, and for a quantile at least TAIL_CALLS beyond it."""
+    if signal.kind == "quantile" and signal.quantile is not None:
+        return max(signal.tuning.min_count, math.ceil(TAIL_CALLS / min(signal.quantile, 1 - signal.quantile) - 1e-9))
+    return signal.tuning.min_count
+
+
 def alert_expr(signal: Signal) -> str:
     """Drift: a change beyond ``min_change`` (ratios and means: also |z| ≥ ``z``), ``min_count`` in both windows."""
     on = _on([*signal.tuning.group_by, "drift"])
-    minimum = number(signal.tuning.min_count)
+    minimum = number(minimum_count(signal))
     change = "\nor\n".join(_conditions(signal))
     guards = "".join(f"\nand {on}\n{_of(COUNT.format(w), signal)} >= {minimum}" for w in WINDOWS)
     return f"(\n{change}\n){guards}\n"
@@ -213,7 +230,7 @@ def _how(signal: Signal) -> str:
     test = f", |z| >= {number(tuning.z)}" if signal.kind in ("ratio", "mean") else ""
     return (
         f"{way} from the {tuning.window} window {tuning.baseline_offset} earlier to the last {tuning.window} "
-        f"(at least {tuning.min_count} in each window{test})"
+        f"(at least {minimum_count(signal)} in each window{test})"
     )
 
 
