@@ -21,6 +21,7 @@ is the price of those.
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Mapping
 from time import perf_counter
@@ -65,6 +66,8 @@ _PROVIDERS = {"api.openai.com": "openai"}
 _PRICES = {"gpt-4o-mini": (0.15, 0.6)}
 _PORTS = {"https": 443, "http": 80}
 COST = "llmperf.usage.cost"
+IDENTITY = "llmperf.model.identity"
+FINISHES = "llmperf.client.finish_reasons"
 
 
 class Floor:
@@ -97,9 +100,24 @@ class Floor:
         self._cost_totals: dict[frozenset[tuple[str, Any]], float] = {}
         meter.create_observable_counter("llmperf.usage.cost", callbacks=[self._observe_cost], unit="USD")
 
+        # The drift counters the same way: calls per model identity, choices per finish reason.
+        self._counts: dict[str, dict[frozenset[tuple[str, Any]], int]] = {IDENTITY: {}, FINISHES: {}}
+        for name in self._counts:
+            meter.create_observable_counter(name, callbacks=[functools.partial(self._observe_counts, name)])
+
     def _observe_cost(self, options: Any) -> list[Observation]:
         with self._cost_lock:
             return [Observation(total, dict(key)) for key, total in self._cost_totals.items()]
+
+    def _observe_counts(self, name: str, options: Any) -> list[Observation]:
+        with self._cost_lock:
+            return [Observation(count, dict(key)) for key, count in self._counts[name].items()]
+
+    def _count(self, name: str, attrs: Mapping[str, Any]) -> None:
+        key = frozenset(attrs.items())
+        with self._cost_lock:
+            counts = self._counts[name]
+            counts[key] = counts.get(key, 0) + 1
 
     # --- shared pieces -------------------------------------------------------------------------
 
@@ -151,6 +169,13 @@ class Floor:
         }
         if head.system_fingerprint is not None:
             end_attrs[FINGERPRINT] = head.system_fingerprint
+        called = {PROVIDER: metric_attrs[PROVIDER], REQUEST_MODEL: metric_attrs[REQUEST_MODEL]}
+        identity = {**called, RESPONSE_MODEL: head.model}
+        if head.system_fingerprint is not None:
+            identity[FINGERPRINT] = head.system_fingerprint
+        self._count(IDENTITY, identity)
+        for reason in finish_reasons:
+            self._count(FINISHES, {**called, FINISH_REASONS: reason})
         if head.service_tier is not None:
             end_attrs[SERVICE_TIER] = head.service_tier
         if usage is not None:
