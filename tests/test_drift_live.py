@@ -50,7 +50,8 @@ WATCH = 68.0
 # below must flag the longer answers on this very data.
 EXPECTED = {"LLMPerfModelIdentityChanged", "ttfc-p50", "classification-accuracy"}
 
-pytestmark = pytest.mark.prometheus
+# About 100 s each on a quiet machine (the suite's default timeout is 120 s).
+pytestmark = [pytest.mark.prometheus, pytest.mark.timeout(300)]
 
 
 @dataclass
@@ -148,6 +149,9 @@ def _test_spec(work: Path) -> Path:
             # within seconds; at test scale only a doubling is the model's doing (the switch: 3x).
             # A p95 of a few hundred calls moves a whole doubling bucket by chance: only a tripling.
             signal["min_change"] = 2.0 if signal["name"].endswith("-p95") else 1.0
+        if signal["name"].startswith("error-"):
+            # Client timeouts on an overloaded test machine are real errors, not drift: a tripling only.
+            signal["min_change"] = 2.0
     (work / "drift.yaml").write_text(yaml.safe_dump(spec, sort_keys=False), encoding="utf-8")
     command = shutil.which("otel-llmperf", path=str(Path(sys.executable).parent))
     assert command
