@@ -345,3 +345,18 @@ def test_a_quantile_needs_enough_calls_beyond_it() -> None:
     assert minimum_count(by_name["output-tokens"]) == by_name["output-tokens"].tuning.min_count
     alert = _by_kind(_group(_spec(QUANTILE), "llmperf-drift-ttfc"), "alert")["LLMPerfDrift"]
     assert alert["expr"].count(">= 400") == 2 and "at least 400 in each window" in alert["annotations"]["description"]
+
+
+def test_a_ratio_alert_needs_events_expected_in_both_windows() -> None:
+    from otel_llmperf.drift_rules import EXPECTED_EVENTS
+
+    alert = _by_kind(_group(_spec(RATIO), "llmperf-drift-accuracy"), "alert")["LLMPerfDrift"]["expr"]
+    # pooled share x calls of each window, at least 5: a z test of 0 against 8 events is chance.
+    for window in ("recent", "baseline"):
+        guard = (
+            'llmperf:drift_pooled:ratio{drift="accuracy"} * on (job, gen_ai_request_model, drift) group_left ()\n'
+            f'llmperf:drift_count:{window}{{drift="accuracy"}}) >= {EXPECTED_EVENTS}'
+        )
+        assert guard in alert
+    quantile = _by_kind(_group(_spec(QUANTILE), "llmperf-drift-ttfc"), "alert")["LLMPerfDrift"]["expr"]
+    assert "pooled" not in quantile
