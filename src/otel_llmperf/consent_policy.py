@@ -19,18 +19,16 @@ The module is named ``consent_policy`` because ``otel_llmperf.consent`` is the p
 
 from __future__ import annotations
 
-import functools
-import inspect
 import threading
 import weakref
 from collections.abc import Callable
 from contextvars import ContextVar
-from types import TracebackType
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
 from otel_llmperf import _errors
 from otel_llmperf.errors import FeedbackError
 from otel_llmperf.labels import short_repr
+from otel_llmperf.scopes import ContextScope
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 
@@ -100,61 +98,20 @@ def decide_later(recorded: bool | None, ask: Callable[[], Any] | None, default: 
     return decide(ask, default)
 
 
-class consent:
+class consent(ContextScope[bool]):
     """Grant (``True``) or withhold (``False``) consent for everything inside; a context manager and a decorator.
 
     >>> with consent(False):
     ...     pass  # calls and feedback here export no content, comment or user hash
     """
 
+    _var = CONSENT
+    _outer = _OUTER
+
     def __init__(self, granted: bool) -> None:
         if not isinstance(granted, bool):
             raise FeedbackError(f"granted must be True or False, got {short_repr(granted)}")
         self.granted = granted
 
-    # Previous values live in a context variable, not on this object: one instance may be
-    # entered by many threads and tasks at once.
-    def __enter__(self) -> bool:
-        _OUTER.set((*_OUTER.get(), CONSENT.get()))
-        CONSENT.set(self.granted)
+    def _value(self) -> bool:
         return self.granted
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, error: BaseException | None, traceback: TracebackType | None
-    ) -> None:
-        outer = _OUTER.get()
-        CONSENT.set(outer[-1] if outer else None)
-        _OUTER.set(outer[:-1])
-
-    async def __aenter__(self) -> bool:
-        return self.__enter__()
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, error: BaseException | None, traceback: TracebackType | None
-    ) -> None:
-        self.__exit__(exc_type, error, traceback)
-
-    def __call__(self, function: _F) -> _F:
-        """Run every call of ``function`` (sync or async) under this decision."""
-        granted = self.granted
-        if inspect.iscoroutinefunction(function):
-
-            @functools.wraps(function)
-            async def run_async(*args: Any, **kwargs: Any) -> Any:
-                token = CONSENT.set(granted)
-                try:
-                    return await function(*args, **kwargs)
-                finally:
-                    CONSENT.reset(token)
-
-            return cast(_F, run_async)
-
-        @functools.wraps(function)
-        def run(*args: Any, **kwargs: Any) -> Any:
-            token = CONSENT.set(granted)
-            try:
-                return function(*args, **kwargs)
-            finally:
-                CONSENT.reset(token)
-
-        return cast(_F, run)

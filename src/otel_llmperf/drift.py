@@ -54,7 +54,7 @@ from typing import Any
 import yaml
 
 from otel_llmperf.instruments import CONTRACT, MetricSpec
-from otel_llmperf.slo import DURATION, LABEL, NAME, display_path
+from otel_llmperf.slo import DURATION, LABEL, NAME, StrictLoader, display_path
 
 KINDS = ("quantile", "mean", "ratio")
 DIRECTIONS = ("up", "down", "both")
@@ -359,23 +359,6 @@ def parse_spec(data: object) -> DriftSpec:
     return DriftSpec(identity, signals)
 
 
-class _StrictLoader(yaml.SafeLoader):
-    """PyYAML's safe loader, minus its silent last-wins on a repeated key (which hides typos)."""
-
-
-def _mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> dict[Any, Any]:
-    seen: set[str] = set()
-    for key, _ in node.value:
-        if isinstance(key, yaml.ScalarNode):
-            if key.value in seen:
-                raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key.value!r}", key.start_mark)
-            seen.add(key.value)
-    return loader.construct_mapping(node, deep=True)
-
-
-_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping)
-
-
 def field_lines(node: yaml.Node | None, prefix: str = "", lines: dict[str, int] | None = None) -> dict[str, int]:
     """Field path (``signals[1].quantile``) → 1-based line of the YAML node that holds it."""
     found: dict[str, int] = {} if lines is None else lines
@@ -413,7 +396,7 @@ def load_spec(path: str | os.PathLike[str]) -> DriftSpec:
     except (OSError, UnicodeDecodeError) as error:
         raise DriftSpecError(shown, f"cannot read: {error}") from None
     try:
-        data = yaml.load(text, Loader=_StrictLoader)  # a SafeLoader subclass: safe
+        data = yaml.load(text, Loader=StrictLoader)  # a SafeLoader subclass: safe
         lines = field_lines(yaml.compose(text, Loader=yaml.SafeLoader))
     except yaml.YAMLError as error:
         raise DriftSpecError(shown, f"not valid YAML: {' '.join(str(error).split())}") from None

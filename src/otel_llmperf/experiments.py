@@ -17,16 +17,16 @@ none: the variant stays in the process that set it. The consent decision of
 from __future__ import annotations
 
 import functools
-import inspect
 import threading
 from collections.abc import Callable
 from contextvars import ContextVar
-from types import ModuleType, TracebackType
-from typing import Any, TypeVar, cast
+from types import ModuleType
+from typing import Any, TypeVar
 
 from otel_llmperf.consent_policy import CONSENT
 from otel_llmperf.import_hooks import Watch
 from otel_llmperf.labels import OVERFLOW, VARIANTS, check_label
+from otel_llmperf.scopes import ContextScope
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 
@@ -106,62 +106,21 @@ async def run_assigned_async(
         _CURRENT.reset(token)
 
 
-class variant:
+class variant(ContextScope[str]):
     """Tag everything inside with ``llmperf.variant``; a context manager and a decorator.
 
     >>> with variant("b"):
     ...     pass  # calls, feedback and evaluations here carry llmperf.variant="b"
     """
 
+    _var = _CURRENT
+    _outer = _OUTER
+
     def __init__(self, name: str) -> None:
         self.name = _names.admit(check_label("variant", name))
 
-    # The previous values live in a context variable too, not on this object, so one instance
-    # can be entered by many threads and tasks at once.
-    def __enter__(self) -> str:
-        _OUTER.set((*_OUTER.get(), _CURRENT.get()))
-        _CURRENT.set(self.name)
+    def _value(self) -> str:
         return self.name
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, error: BaseException | None, traceback: TracebackType | None
-    ) -> None:
-        outer = _OUTER.get()
-        _CURRENT.set(outer[-1] if outer else None)
-        _OUTER.set(outer[:-1])
-
-    async def __aenter__(self) -> str:
-        return self.__enter__()
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, error: BaseException | None, traceback: TracebackType | None
-    ) -> None:
-        self.__exit__(exc_type, error, traceback)
-
-    def __call__(self, function: _F) -> _F:
-        """Run every call of ``function`` (sync or async) inside this variant."""
-        name = self.name
-        if inspect.iscoroutinefunction(function):
-
-            @functools.wraps(function)
-            async def run_async(*args: Any, **kwargs: Any) -> Any:
-                token = _CURRENT.set(name)
-                try:
-                    return await function(*args, **kwargs)
-                finally:
-                    _CURRENT.reset(token)
-
-            return cast(_F, run_async)
-
-        @functools.wraps(function)
-        def run(*args: Any, **kwargs: Any) -> Any:
-            token = _CURRENT.set(name)
-            try:
-                return function(*args, **kwargs)
-            finally:
-                _CURRENT.reset(token)
-
-        return cast(_F, run)
 
 
 def _carried() -> tuple[tuple[ContextVar[Any], Any], ...]:

@@ -260,7 +260,7 @@ def parse_spec(data: object) -> SloSpec:
     return SloSpec(slos)
 
 
-class _StrictLoader(yaml.SafeLoader):
+class StrictLoader(yaml.SafeLoader):
     """PyYAML's safe loader, minus its silent last-wins on a repeated key (which hides typos)."""
 
 
@@ -274,7 +274,7 @@ def _mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> dict[Any, Any]:
     return loader.construct_mapping(node, deep=True)
 
 
-_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping)
+StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping)
 
 
 def load_spec(path: str | os.PathLike[str]) -> SloSpec:
@@ -287,7 +287,7 @@ def load_spec(path: str | os.PathLike[str]) -> SloSpec:
     except (OSError, UnicodeDecodeError) as error:
         raise SloSpecError(f"{shown}: cannot read: {error}") from None
     try:
-        data = yaml.load(text, Loader=_StrictLoader)  # a SafeLoader subclass: safe
+        data = yaml.load(text, Loader=StrictLoader)  # a SafeLoader subclass: safe
     except yaml.YAMLError as error:
         raise SloSpecError(f"{shown}: not valid YAML: {' '.join(str(error).split())}") from None
     try:
