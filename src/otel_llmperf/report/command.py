@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from otel_llmperf.drift import DriftSpec, DriftSpecError
+from otel_llmperf.report.periods import duration
 from otel_llmperf.slo import SloSpec, SloSpecError, duration_seconds, load_spec
 
 if TYPE_CHECKING:
@@ -87,15 +88,6 @@ def missing_extra() -> list[str]:
         except ImportError:
             missing.append(module)
     return missing
-
-
-def prometheus_duration(seconds: float) -> str:
-    """``seconds`` as a Prometheus duration (``90s``, ``5m``, ``2h``)."""
-    whole = max(round(seconds), 1)
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if whole % size == 0:
-            return f"{whole // size}{unit}"
-    return f"{whole}s"
 
 
 def _seconds(text: str, option: str) -> float:
@@ -302,9 +294,9 @@ def make_report(options: ReportOptions, out: TextIO, err: TextIO) -> int:
 
     range_seconds = _seconds(options.range_, "--range")
     step = _seconds(options.step, "--step")
-    window = options.window or prometheus_duration(max(step, 60.0))
+    window = options.window or duration(max(step, 60.0))
     _seconds(window, "--window")
-    range_ = prometheus_duration(range_seconds)
+    range_ = duration(range_seconds)
     end = options.end if options.end is not None else time.time()
     # Align the end on the step, so reports of the same period line up with each other.
     end = math.floor(end / step) * step
