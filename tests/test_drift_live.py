@@ -89,7 +89,6 @@ class DriftStack:
 # PERIOD seconds (all after it), at least REPORT_AT seconds after traffic started.
 PERIOD = 25
 REPORT_AT = DRIFT_AFTER + PERIOD + 5
-SHIFTED_VERDICTS = ("b higher", "b lower", "distributions differ")
 
 
 @dataclass
@@ -102,8 +101,8 @@ class BaselineReport:
 
     @property
     def shifted(self) -> set[str]:
-        """The signals the report flags."""
-        return {metric for metric, row in self.rows.items() if row["verdict"] in SHIFTED_VERDICTS}
+        """The signals the report flags: significant and at least the drift spec's min_change."""
+        return {metric for metric, row in self.rows.items() if row["shifted"] == "1"}
 
 
 def _baseline_report(stack: DriftStack, work: Path) -> BaselineReport:

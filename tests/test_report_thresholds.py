@@ -40,6 +40,19 @@ def test_each_report_row_takes_the_min_change_of_its_drift_signal() -> None:
     assert changes["Finish-reason mix"] == by_name["finish-reason-mix"]
     assert changes["Thumbs-up ratio"] == by_name["thumbs-up"]
     assert changes["Mean rating"] == by_name["mean-rating"]
+    # The error rate is judged by the error-ratio signal only, not by the latency quantiles on the same metric.
+    error_only = parse_spec(
+        {
+            "version": 1,
+            "signals": [
+                {"name": "p95", "kind": "quantile", "quantile": 0.95, "direction": "up", "min_change": 0.5,
+                 "metric": "gen_ai.client.operation.duration"},
+                {"name": "errors", "kind": "ratio", "numerator": ['error_type!=""'], "direction": "up",
+                 "min_change": 2.0, "metric": "gen_ai.client.operation.duration"},
+            ],
+        }
+    )  # fmt: skip
+    assert min_changes(["Error rate", "Duration p95"], error_only) == {"Error rate": 2.0, "Duration p95": 0.5}
     # Rows without a signal of their own, and every row without a spec, take the built-in default.
     assert set(min_changes(ROWS, None).values()) == {DEFAULT_MIN_CHANGE}
     empty = parse_spec({"version": 1, "identity": {}, "signals": []})

@@ -59,8 +59,8 @@ def _candidates(metric: str, spec: DriftSpec) -> list[Signal]:
     for prefix, name, split in _ROWS:
         if metric.startswith(prefix):
             found = [s for s in spec.signals if s.metric.name == name]
-            if split is not None:
-                found = [s for s in found if (s.split_by is not None) == split]
+            if split is not None:  # a ratio row: only ratio signals, told apart by split_by
+                found = [s for s in found if s.kind == "ratio" and (s.split_by is not None) == split]
             if name == GEN_AI_CLIENT_OPERATION_DURATION and split is None:
                 found = [s for s in found if s.kind != "ratio"]  # latency rows, not the error ratio
             quantile = _QUANTILE.search(metric)
