@@ -31,7 +31,7 @@ from otel_llmperf.tokens import issue
 MESSAGES = [{"role": "user", "content": "hi"}]
 FAST = {"x-fake-ttft": "0", "x-fake-token-delay": "0"}
 DURATION = "gen_ai.client.operation.duration"
-# The documented limits (README, Limits).
+# The documented limits (docs/metrics.md, Limits).
 MAX_VALUE_LENGTH = 256
 MAX_COST_SERIES = 2000
 
@@ -219,7 +219,7 @@ def test_a_label_cap_keeps_no_memory_per_value_beyond_the_cap() -> None:
 
     used = retained(flood)
     assert len(bounded) == 100
-    # 100 admitted names of 256 characters (~0.3 KB each) plus the set: the README says < 64 KB.
+    # 100 admitted names of 256 characters (~0.3 KB each) plus the set: docs/metrics.md says < 64 KB.
     assert used < 64 * 1024, used
 
 
@@ -243,7 +243,7 @@ def test_cost_totals_are_bounded_with_an_overflow_series() -> None:
     assert sum(observation.value for observation in observed) == pytest.approx(5000.0)
     (overflow,) = [o for o in observed if o.attributes == {"otel.metric.overflow": True}]
     assert overflow.value == pytest.approx(0.5 * (10_000 - MAX_COST_SERIES + 1))
-    # ~1.5 KB per series kept, none past the limit: the README says < 4 MB at the default 2000.
+    # ~1.5 KB per series kept, none past the limit: docs/metrics.md says < 4 MB at the default 2000.
     assert used < 4 * 1024 * 1024, used
 
 

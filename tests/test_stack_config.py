@@ -523,12 +523,12 @@ def test_a_page_silences_the_ticket_of_the_same_slo() -> None:
     assert "alertname" not in rule["equal"] and {"slo", "job"} <= set(rule["equal"])
 
 
-# Where each store of the stack sets how long it keeps data (the README's privacy model states each).
+# Where each store of the stack sets how long it keeps data (docs/privacy.md states each).
 def _flag(flags: list[str], name: str) -> str | None:
     return next((flag.split("=", 1)[1].split()[0] for flag in flags if flag.startswith(f"{name}=")), None)
 
 
-def test_every_store_sets_its_retention_and_the_readme_states_it(services: dict[str, dict[str, Any]]) -> None:
+def test_every_store_sets_its_retention_and_the_privacy_page_states_it(services: dict[str, dict[str, Any]]) -> None:
     """Retention is explicit in each config (no silent default), and the privacy model says the same."""
     tempo = load_yaml(TEMPO_CONFIG)
     configured = {
@@ -537,8 +537,8 @@ def test_every_store_sets_its_retention_and_the_readme_states_it(services: dict[
         "Alertmanager": _flag(services["alertmanager"]["command"], "--data.retention"),
     }
     assert all(re.fullmatch(r"\d+[hd]", str(value)) for value in configured.values()), configured
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    section = readme.split("### Where it is stored, and for how long", 1)[1].split("\n#", 1)[0]
+    privacy = (ROOT / "docs" / "privacy.md").read_text(encoding="utf-8")
+    section = privacy.split("## Where it is stored, and for how long", 1)[1].split("\n#", 1)[0]
     documented = dict(re.findall(r"^\| (\w+) \|[^\n]*?\| `(\d+[hd])` \|", section, flags=re.MULTILINE))
     assert documented == configured
     # Tempo 3 refuses the 2.x `compactor` block: retention must not be set there.
