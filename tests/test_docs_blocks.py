@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
 from fakeserver import FakeServerProcess, server_env
 
 ROOT = Path(__file__).resolve().parent.parent

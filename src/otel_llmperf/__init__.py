@@ -40,7 +40,7 @@ convention attributes, and these metrics (Prometheus names in brackets):
   unknown models cost nothing and are named once in the log. Nothing is ever fetched.
 
 A call is recorded once even when another GenAI instrumentation of the same SDK, or a framework
-recording the call itself, is active (see the README, "Living with other instrumentations").
+recording the call itself, is active (see docs/providers.md).
 To analyse a period from Prometheus, compare A/B variants and publish a summary, see
 ``otel-llmperf report`` (:mod:`otel_llmperf.report`).
 No data where you expect it? ``otel-llmperf doctor`` (:mod:`otel_llmperf.doctor`) says why.
@@ -75,7 +75,7 @@ experiments) naming the field.
 Configuration: keyword arguments of :func:`instrument` or the environment variables below
 (keywords win). Bad values log a warning and fall back to the default; nothing raises, and
 neither do bad values of the SDK's own ``OTEL_*`` variables when otel-llmperf builds the providers.
-Label values from outside are bounded (length 256, distinct counts below): see the README's Limits.
+Label values from outside are bounded (length 256, distinct counts below): see docs/metrics.md.
 
 ======================================================= =============================== ==========================
 Variable                                                Keyword                         Default
@@ -113,11 +113,11 @@ OTEL_PYTHON_LLMPERF_PROMETHEUS_MULTIPROC_INTERVAL       prometheus_multiproc_int
 OTEL_PYTHON_DISABLED_INSTRUMENTATIONS                   disabled_instrumentations       none
 ======================================================= =============================== ===================
 ``consent=`` (keyword only) takes a callable with no argument, asked once per call whether its
-user consented; see :mod:`otel_llmperf.consent_policy` and the README's privacy model.
+user consented; see :mod:`otel_llmperf.consent_policy` and docs/privacy.md.
 If the application already installed OpenTelemetry SDK providers, they are used and no
 exporter is created; ``tracer_provider=`` / ``meter_provider=`` pass providers explicitly.
 Providers otel-llmperf builds flush at exit, all at once, within the shutdown timeout; what did
-not arrive by then is dropped and counted in one warning line (README, "Shutdown").
+not arrive by then is dropped and counted in one warning line (docs/configuration.md).
 """
 
 from __future__ import annotations
