@@ -33,7 +33,7 @@ OFFSET = "10s"
 STEP = "1s"
 WINDOW = "5s"
 HERE = Path(__file__).resolve().parent
-README = HERE.parent / "README.md"
+PAGE = HERE.parent / "docs" / "reports.md"
 SHIFTED = ("b higher", "b lower", "distributions differ")
 
 
@@ -220,14 +220,14 @@ def test_a_baseline_outside_the_data_is_an_error_naming_the_option(filled: Fille
 
 
 def _snippet() -> str:
-    text = README.read_text(encoding="utf-8")
-    found = re.search(r"<!-- analysis-snippet[^>]*-->\n```python\n(.*?)```", text, re.DOTALL)
-    assert found, "README has the analysis snippet"
+    text = PAGE.read_text(encoding="utf-8")
+    found = re.search(r"<!-- example: analysis-accuracy -->\n```python\n(.*?)```", text, re.DOTALL)
+    assert found, "docs/reports.md has the analysis snippet"
     return found.group(1)
 
 
 @pytest.mark.prometheus
-def test_readme_snippet_plots_accuracy_per_model(filled: Filled, tmp_path: Path) -> None:
+def test_documented_snippet_plots_accuracy_per_model(filled: Filled, tmp_path: Path) -> None:
     snippet = _snippet()
     assert len([line for line in snippet.splitlines() if line.strip()]) <= 5
     assert 'range="7d", step="1h")' in snippet and '"http://127.0.0.1:9090"' in snippet

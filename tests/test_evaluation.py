@@ -55,7 +55,7 @@ def test_dataset_binary_scores_match_what_promql_would_compute(instrument: Any, 
     assert result.accuracy == pytest.approx(15 / 20)
     recorded = outcomes(metric_reader)
     tp, fp, fn, tn = (recorded[("", k)] for k in ("tp", "fp", "fn", "tn"))
-    # The README's PromQL, on the recorded counters.
+    # The PromQL of docs/trust-signals.md, on the recorded counters.
     assert tp / (tp + fp) == pytest.approx(result.precision)
     assert tp / (tp + fn) == pytest.approx(result.recall)
     assert 2 * tp / (2 * tp + fp + fn) == pytest.approx(result.f1)

@@ -384,9 +384,9 @@ async def test_unit_ids_never_reach_spans_metrics_logs_or_errors(
     assert not [text for text in exported if "alice" in text]
 
 
-def test_the_readme_example_runs(fake_server: FakeServerProcess) -> None:
-    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
-    block = readme.split("<!-- example: experiments", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
+def test_the_documented_example_runs(fake_server: FakeServerProcess) -> None:
+    page = (Path(__file__).resolve().parent.parent / "docs" / "experiments.md").read_text(encoding="utf-8")
+    block = page.split("<!-- example: experiments -->", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
     env = {
         "PATH": "",
         "PYTHONPATH": os.pathsep.join(sys.path),

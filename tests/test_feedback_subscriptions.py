@@ -198,17 +198,17 @@ def test_many_threads_record_while_others_subscribe_and_unsubscribe(
     assert len(feedback_events._subscribers) == 1
 
 
-def readme_example(marker: str) -> str:
-    """The python block that follows ``<!-- example: marker`` in the README."""
-    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
-    after = readme.split(f"<!-- example: {marker}", 1)[1]
+def documented_example(marker: str) -> str:
+    """The python block that follows ``<!-- example: marker -->`` in docs/trust-signals.md."""
+    page = (Path(__file__).resolve().parent.parent / "docs" / "trust-signals.md").read_text(encoding="utf-8")
+    after = page.split(f"<!-- example: {marker} -->", 1)[1]
     return after.split("```python\n", 1)[1].split("```", 1)[0]
 
 
-def test_the_readme_example_collects_only_consented_judged_examples(instrument: Any, fake_server: Any) -> None:
+def test_the_documented_example_collects_only_consented_judged_examples(instrument: Any, fake_server: Any) -> None:
     instrument(capture_content=True)
     namespace: dict[str, Any] = {"client": openai.OpenAI(base_url=fake_server.base_url, api_key="k", max_retries=0)}
-    exec(compile(readme_example("judged-examples"), "README.md", "exec"), namespace)
+    exec(compile(documented_example("judged-examples"), "docs/trust-signals.md", "exec"), namespace)
     agreed = namespace["answer"]("How do I reset my password?", True)
     refused = namespace["answer"]("What is my balance?", False)
     record_feedback("thumbs", True, response_id=agreed)

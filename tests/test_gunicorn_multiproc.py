@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shlex
 import signal
 import sys
 import time
@@ -18,10 +19,27 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from fakeserver import FakeServerProcess
+from otel_llmperf.environment_variables import OTEL_PYTHON_LLMPERF_PROMETHEUS_MULTIPROC_DIR
 from stack import Process, free_port
 
 DEADLINE = 30.0
 INTERVAL_MS = 200
+PAGE = Path(__file__).resolve().parent.parent / "docs" / "scaling-out.md"
+
+
+def documented_arguments() -> list[str]:
+    """The gunicorn options docs/scaling-out.md shows, between ``gunicorn`` and the reader's own app."""
+    page = PAGE.read_text(encoding="utf-8")
+    block = page.split("<!-- run by: tests/test_gunicorn_multiproc.py -->", 1)[1].split("```bash\n", 1)[1]
+    export, command = block.split("```", 1)[0].strip().splitlines()
+    # The page names the variable the fixture sets; its directory is the reader's, the fixture's is tmp.
+    assert shlex.split(export, comments=True)[:2] == [
+        "export",
+        f"{OTEL_PYTHON_LLMPERF_PROMETHEUS_MULTIPROC_DIR}=/run/myapp/llmperf",
+    ]
+    words = shlex.split(command, comments=True)
+    assert words[0] == "gunicorn" and words[-1] == "myapp:app", command
+    return words[1:-1]
 
 
 class Gunicorn:
@@ -143,9 +161,10 @@ def fixture_gunicorn(
         OTEL_PYTHON_LLMPERF_PROMETHEUS_MULTIPROC_INTERVAL=str(INTERVAL_MS),
         LLMPERF_TEST_FAKE_URL=fake_server.base_url,
     )
-    argv = [sys.executable, "-m", "gunicorn", "-w", "4", "-b", f"127.0.0.1:{app_port}", "--graceful-timeout", "1"]
-    argv += ["--pythonpath", str(Path(__file__).parent), "-c", "python:otel_llmperf.gunicorn", *request.param]
-    argv += ["gunicorn_app:app"]
+    # The command of docs/scaling-out.md (4 workers, our hooks), bound to spare ports, on the test app.
+    argv = [sys.executable, "-m", "gunicorn", *documented_arguments()]
+    argv += ["-b", f"127.0.0.1:{app_port}", "--graceful-timeout", "1", "--pythonpath", str(Path(__file__).parent)]
+    argv += [*request.param, "gunicorn_app:app"]
     process = Process(argv, tmp_path / "gunicorn.log", env=env)
     try:
         process.wait_ready(f"http://127.0.0.1:{app_port}/whoami", timeout=2 * DEADLINE)

@@ -1,9 +1,10 @@
 # SPDX-License-Identifier: Apache-2.0
 """Every metric otel-llmperf emits: name, unit, buckets and description, in one place.
 
-Dashboards, alert rules and users' queries depend on these names (the metric contract in
-the README); the Prometheus series names follow from them by the OpenTelemetry rules
-(dots to underscores, ``s`` → ``_seconds``, ``{token}`` dropped, counters get ``_total``).
+Dashboards, alert rules and users' queries depend on these names (the metric reference,
+docs/metrics.md, which a test checks against this list); the Prometheus series names follow from
+them by the OpenTelemetry rules (dots to underscores, ``s`` → ``_seconds``, ``{token}`` dropped,
+counters get ``_total``).
 """
 
 from __future__ import annotations
