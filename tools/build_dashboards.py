@@ -4,8 +4,8 @@
 
 A development tool, not part of the shipped stack. Run ``python tools/build_dashboards.py`` (with
 the development venv's python: metric names come from ``otel_llmperf.instruments.CONTRACT``, never
-typed here) after changing a panel, and commit the JSON. ``--check`` exits 1 when a committed file differs from what would be written;
-``--out DIR`` writes elsewhere. The JSON files are never edited by hand.
+typed here) after changing a panel, and commit the JSON. ``--check`` exits 1 when a committed file
+differs from what would be written; ``--out DIR`` writes elsewhere. The JSON files are never edited by hand.
 
 Conventions every panel follows, checked by ``tests/test_dashboards.py``:
 
