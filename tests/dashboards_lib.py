@@ -24,7 +24,7 @@ JSON = dict[str, Any]
 ROOT = Path(__file__).resolve().parents[1]
 GRAFANA = ROOT / "grafana"
 DASHBOARD_DIR = GRAFANA / "dashboards"
-GENERATOR = GRAFANA / "build_dashboards.py"
+GENERATOR = ROOT / "tools" / "build_dashboards.py"
 DATASOURCES_FILE = GRAFANA / "provisioning" / "datasources" / "datasources.yaml"
 PROVIDER_FILE = GRAFANA / "provisioning" / "dashboards" / "llmperf.yaml"
 

@@ -54,7 +54,7 @@ GRID_WIDTH = 24
 # Variables Grafana itself defines.
 BUILTIN_VARIABLES = {"__rate_interval", "__range", "__interval", "__range_s", "__interval_ms"}
 DASHBOARD_MOUNT = "/var/lib/grafana/dashboards/llmperf"
-REGENERATE = "regenerate them with: python grafana/build_dashboards.py (the venv's python), then commit"
+REGENERATE = "regenerate them with: python tools/build_dashboards.py (the venv's python), then commit"
 
 
 def _run_generator(*args: str) -> subprocess.CompletedProcess[str]:

@@ -15,6 +15,7 @@ import fnmatch
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -25,8 +26,10 @@ import yaml
 from stack import binary
 
 ROOT = Path(__file__).resolve().parent.parent
-COMPOSE_FILE = ROOT / "docker-compose.yml"
-GRAFANA = ROOT / "grafana"
+# The stack ships inside the package; the repository's docker-compose.yml and grafana/ link here.
+STACK = ROOT / "src" / "otel_llmperf" / "stack"
+COMPOSE_FILE = STACK / "docker-compose.yml"
+GRAFANA = STACK / "grafana"
 COLLECTOR_CONFIG = GRAFANA / "otelcol" / "config.yaml"
 PROMETHEUS_CONFIG = GRAFANA / "prometheus" / "prometheus.yml"
 RULES_DIR = GRAFANA / "prometheus" / "rules"
@@ -171,9 +174,9 @@ def test_bind_mounts_exist_under_grafana_and_are_read_only(services: dict[str, d
                 continue
             assert not PurePosixPath(source).is_absolute() and not source.startswith("~"), f"{name}: {source}"
             assert read_only, f"{name}: {source} -> {target} must be mounted read-only"
-            if name == "demo" and source == ".":
-                continue  # the repository itself, installed by the demo
-            path = (ROOT / source).resolve()
+            if name == "demo" and source == "./wheels":
+                continue  # the wheel `otel-llmperf stack init` writes; none is shipped
+            path = (STACK / source).resolve()
             assert path.is_relative_to(GRAFANA), f"{name}: {source} is not under grafana/"
             assert path.exists(), f"{name}: {source} does not exist"
             binds += 1
@@ -231,10 +234,11 @@ def test_demo_sends_everything_over_otlp_to_the_collector(services: dict[str, di
     # otlp only: the scrape endpoint as well would have Prometheus store every series twice.
     assert env["OTEL_TRACES_EXPORTER"] == env["OTEL_METRICS_EXPORTER"] == env["OTEL_LOGS_EXPORTER"] == "otlp"
     assert env["OTEL_METRIC_EXPORT_INTERVAL"] == "5000"
-    assert mounts_of(demo) == [("bind", ".", "/src", True)]
+    # The installed package, as a wheel `stack init` writes to ./wheels: never a repository checkout.
+    assert mounts_of(demo) == [("bind", "./wheels", "/wheels", True)]
     script = demo["command"][-1]
     assert demo["command"][:2] == ["sh", "-c"]
-    assert "pip install" in script and "'/src[demo]'" in script
+    assert '"pip", "install"' in script and 'wheel + "[demo]"' in script and "/src" not in script
     assert "http://otel-collector:13133/" in script
     assert script.rstrip().endswith("exec otel-llmperf demo --refresh 30")
     assert demo["stop_signal"] == "SIGINT"  # the demo's clean shutdown path (KeyboardInterrupt)
@@ -248,10 +252,23 @@ def test_demo_scripts_parse() -> None:
     sh = shutil.which("sh")
     if sh:
         subprocess.run([sh, "-n", "-c", script], check=True, timeout=10)
-    inline = re.search(r"python -c '\n(.*?)\n'\n", script, re.S)
-    assert inline
-    compile(inline.group(1), "demo-wait-for-collector", "exec")
+    install, wait = re.findall(r"python -c '\n(.*?)\n'\n", script, re.S)
+    compile(install, "demo-install", "exec")
+    compile(wait, "demo-wait-for-collector", "exec")
     compile(demo["healthcheck"]["test"][-1], "demo-healthcheck", "exec")
+
+
+def test_demo_without_a_wheel_stops_with_the_fix(tmp_path: Path) -> None:
+    """An empty ./wheels (compose creates it when missing) ends the demo with what to put there."""
+    script = load_yaml(COMPOSE_FILE)["services"]["demo"]["command"][-1]
+    install = re.findall(r"python -c '\n(.*?)\n'\n", script, re.S)[0]
+    assert '"/wheels/' in install
+    result = subprocess.run(
+        [sys.executable, "-c", install.replace('"/wheels/', f'"{tmp_path}/')],
+        capture_output=True, text=True, timeout=30, check=False,
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert "no otel_llmperf-*.whl in ./wheels" in result.stderr and "otel-llmperf stack init" in result.stderr
 
 
 def test_no_absolute_path_of_this_machine_in_the_stack_files() -> None:

@@ -3,16 +3,19 @@
 
 Everything runs on 127.0.0.1 and spare ports, in temporary directories, and is killed by PID:
 the instrumented demo (scrape path, every series) and a small app whose first chunks turn slow,
-scraped by Debian's Prometheus loaded with the shipped SLO rules, alerting to Alertmanager, which
-delivers to a webhook in the test.
+scraped through ``otel-llmperf stack prometheus`` (the no-Docker route: Debian's Prometheus and
+Alertmanager with the shipped rules) from a ``stack init`` directory whose alertmanager.yml the
+test gives a webhook, as a user would. ``otel-llmperf report`` then reads the same Prometheus.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import shutil
+import subprocess
 import sys
 import threading
 import time
@@ -30,7 +33,6 @@ import yaml
 from stack import Process, binary, free_port
 
 ROOT = Path(__file__).resolve().parents[1]
-RULES = ROOT / "grafana" / "prometheus" / "rules" / "llmperf-slo.rules.yml"
 SLO_SPEC = ROOT / "grafana" / "slo.yaml"
 DEADLINE = 90.0  # seconds any single wait may take
 DRIFT_DASHBOARD = "llmperf-drift"
@@ -97,69 +99,45 @@ def _child_env() -> dict[str, str]:
     return {key: value for key, value in os.environ.items() if not key.startswith("OTEL_")}
 
 
+def _alertmanager_with_webhook(stack_dir: Path, url: str) -> None:
+    """What the shipped alertmanager.yml tells a user to do: give the page receiver a webhook."""
+    path = stack_dir / "grafana" / "alertmanager" / "alertmanager.yml"
+    text = path.read_text()
+    assert "  - name: page\n" in text and "group_wait: 10s" in text
+    text = text.replace("  - name: page\n", f"  - name: page\n    webhook_configs:\n      - url: {url}\n", 1)
+    path.write_text(text.replace("group_wait: 10s", "group_wait: 1s"))  # test-sized
+
+
 @pytest.fixture(name="stack", scope="module")
 def fixture_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    prometheus, alertmanager = binary("prometheus"), binary("alertmanager")
+    """``otel-llmperf stack prometheus`` (the no-Docker route) scraping the demo and the SLO app."""
+    binary("prometheus"), binary("alertmanager")  # skip, or fail under CI, when missing
     work = tmp_path_factory.mktemp("stack")
     demo_port, app_port, prometheus_port, alertmanager_port = (free_port() for _ in range(4))
     sink = Webhook()
     webhook = _webhook_server(sink)
     threading.Thread(target=webhook.serve_forever, daemon=True).start()
-    (work / "alertmanager.yml").write_text(
-        yaml.safe_dump(
-            {
-                "route": {
-                    "receiver": "test",
-                    "group_by": ["alertname", "slo", "job"],
-                    "group_wait": "1s",
-                    "group_interval": "1s",
-                    "repeat_interval": "1h",
-                },
-                "receivers": [
-                    {"name": "test", "webhook_configs": [{"url": f"http://127.0.0.1:{webhook.server_port}/alert"}]}
-                ],
-            }
-        )
-    )
-    (work / "prometheus.yml").write_text(
-        yaml.safe_dump(
-            {
-                "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
-                "rule_files": [str(RULES)],
-                "alerting": {"alertmanagers": [{"static_configs": [{"targets": [f"127.0.0.1:{alertmanager_port}"]}]}]},
-                "scrape_configs": [
-                    # The scrape path: job is the service name, as the OTLP path would make it.
-                    {"job_name": "otel-llmperf-demo", "static_configs": [{"targets": [f"127.0.0.1:{demo_port}"]}]},
-                    {"job_name": "slo-app", "static_configs": [{"targets": [f"127.0.0.1:{app_port}"]}]},
-                ],
-            }
-        )
-    )
-    demo_command = shutil.which("otel-llmperf", path=str(Path(sys.executable).parent))
-    assert demo_command
+    command = shutil.which("otel-llmperf", path=str(Path(sys.executable).parent))
+    assert command
+    stack_dir = work / "stack"
+    init = subprocess.run([command, "stack", "init", str(stack_dir)], capture_output=True, text=True, timeout=60)
+    assert init.returncode == 0, init.stderr
+    _alertmanager_with_webhook(stack_dir, f"http://127.0.0.1:{webhook.server_port}/alert")
     processes: dict[str, Process] = {}
     try:
-        processes["alertmanager"] = Process(
+        processes["stack"] = Process(
             [
-                alertmanager,
-                f"--config.file={work / 'alertmanager.yml'}",
-                f"--storage.path={work / 'am'}",
-                f"--web.listen-address=127.0.0.1:{alertmanager_port}",
-                "--cluster.listen-address=",
+                command, "stack", "prometheus", "--dir", str(work / "local"), "--stack", str(stack_dir),
+                "--port", str(prometheus_port), "--alertmanager-port", str(alertmanager_port),
+                "--scrape-interval", "1s",
+                # The scrape path: job is the service name, as the OTLP path would make it.
+                "--target", f"otel-llmperf-demo=127.0.0.1:{demo_port}", "--target", f"slo-app=127.0.0.1:{app_port}",
             ],
-            work / "alertmanager.log",
-        )
-        processes["prometheus"] = Process(
-            [
-                prometheus,
-                f"--config.file={work / 'prometheus.yml'}",
-                f"--storage.tsdb.path={work / 'tsdb'}",
-                f"--web.listen-address=127.0.0.1:{prometheus_port}",
-            ],
-            work / "prometheus.log",
-        )
+            work / "stack.log",
+            _child_env(),
+        )  # fmt: skip
         processes["demo"] = Process(
-            [demo_command, "demo", "--rps", "25", "--metrics-port", str(demo_port), "--refresh", "3600"],
+            [command, "demo", "--rps", "25", "--metrics-port", str(demo_port), "--refresh", "3600"],
             work / "demo.log",
             _child_env(),
         )
@@ -168,14 +146,17 @@ def fixture_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             work / "slo-app.log",
             _child_env(),
         )
-        processes["alertmanager"].wait_ready(f"http://127.0.0.1:{alertmanager_port}/-/ready")
-        processes["prometheus"].wait_ready(f"http://127.0.0.1:{prometheus_port}/-/ready")
+        processes["stack"].wait_ready(f"http://127.0.0.1:{alertmanager_port}/-/ready")
+        processes["stack"].wait_ready(f"http://127.0.0.1:{prometheus_port}/-/ready")
         yield Stack(f"http://127.0.0.1:{prometheus_port}", sink, processes)
     finally:
         for process in reversed(list(processes.values())):
             process.stop()
         webhook.shutdown()
         webhook.server_close()
+    # SIGTERM stops Prometheus and Alertmanager before the command exits 0.
+    assert processes["stack"].process.returncode == 0, processes["stack"].log_path.read_text()[-2000:]
+    assert "stopping Prometheus and Alertmanager" in processes["stack"].log_path.read_text()
 
 
 def test_both_apps_are_scraped_with_their_job(stack: Stack) -> None:
@@ -248,3 +229,20 @@ def test_slow_first_chunks_page_through_alertmanager(stack: Stack) -> None:
     assert alert["labels"]["severity"] == "page" and alert["labels"]["job"] == "slo-app"
     assert "/d/llmperf-slo/" in alert["annotations"]["dashboard"]
     assert alert["annotations"]["summary"] and alert["annotations"]["description"]
+
+
+def test_report_reads_the_local_stack(stack: Stack, tmp_path: Path) -> None:
+    """Seconds of wall time: the next step ``stack prometheus`` prints (terminal format: no plots to draw;
+    test_drift_live covers the html folder)."""
+    # 20 of the 30 s reported hold data (scraped each second), also when this test runs alone.
+    series = 'gen_ai_client_operation_duration_seconds_count{job="otel-llmperf-demo"}'
+    assert stack.wait_for(f"count_over_time({series}[30s]) > 20")
+    command = shutil.which("otel-llmperf", path=str(Path(sys.executable).parent))
+    assert command
+    end = str(math.floor(time.time() / 5) * 5)  # on the step, so the range ends where the data is
+    argv = [command, "report", "--prometheus", stack.prometheus_url, "--range", "30s", "--step", "5s", "--end", end]
+    argv += ["--window", "10s", "--job", "otel-llmperf-demo", "--format", "terminal", "--out", str(tmp_path / "report")]
+    result = subprocess.run(argv, capture_output=True, text=True, timeout=120, env=_child_env(), check=False)
+    assert result.returncode == 0, result.stderr
+    assert "gpt-4o-mini" in result.stdout, result.stdout
+    assert "otel-llmperf report --prometheus" in stack.processes["stack"].log_path.read_text()

@@ -7,7 +7,7 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 
-from otel_llmperf import drift_command, slo_command
+from otel_llmperf import drift_command, slo_command, stack_init, stack_local
 from otel_llmperf.doctor import command as doctor_command
 from otel_llmperf.report import command as report_command
 from otel_llmperf.version import __version__
@@ -57,6 +57,14 @@ def build_parser() -> argparse.ArgumentParser:
     drift_command.add_cli(commands)
     report_command.add_cli(commands)
     doctor_command.add_cli(commands)
+    stack = commands.add_parser(
+        "stack",
+        help="the bundled stack: write it as a compose project, or run Prometheus locally",
+        description="The bundled stack (Collector, Prometheus, Tempo, Alertmanager, Grafana), shipped in the package.",
+    )
+    actions = stack.add_subparsers(dest="stack_command", required=True, metavar="ACTION")
+    stack_init.add_cli(actions)
+    stack_local.add_cli(actions)
     return parser
 
 
@@ -86,6 +94,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return report_command.run(args)
     if args.command == "doctor":
         return doctor_command.run(args)
+    if args.command == "stack":
+        return stack_init.run(args) if args.stack_command == "init" else stack_local.run(args)
     return 2  # pragma: no cover - argparse rejects unknown commands
 
 

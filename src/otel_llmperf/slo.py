@@ -298,8 +298,12 @@ def load_spec(path: str | os.PathLike[str]) -> SloSpec:
 
 def display_path(path: str | os.PathLike[str]) -> str:
     """``path`` relative to the working directory when inside it, else its name: never a machine's absolute path."""
-    resolved = Path(path).resolve()
-    try:
-        return resolved.relative_to(Path.cwd().resolve()).as_posix()
-    except ValueError:
-        return resolved.name
+    # Symlinks are kept: the repository's grafana/ links into the package, and its rule headers must
+    # name grafana/slo.yaml, as they do in a directory written by `otel-llmperf stack init`.
+    cwd = Path.cwd().resolve()
+    for candidate in (Path(os.path.abspath(path)), Path(path).resolve()):
+        try:
+            return candidate.relative_to(cwd).as_posix()
+        except ValueError:
+            continue
+    return Path(path).resolve().name

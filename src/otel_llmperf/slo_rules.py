@@ -29,7 +29,7 @@ from otel_llmperf.slo import Slo, SloSpec, display_path, load_spec
 WINDOWS = ("5m", "30m", "1h", "2h", "6h", "1d", "3d")
 DASHBOARD = "/d/llmperf-slo/llmperf-latency-slos?var-slo={name}"
 
-# The recorded series' names: a contract with the SLO dashboard (grafana/build_dashboards.py).
+# The recorded series' names: a contract with the SLO dashboard (tools/build_dashboards.py).
 ERROR_RATIO = "llmperf:slo_error_ratio:rate{}"
 BURN_RATE = "llmperf:slo_burn_rate:rate{}"
 ERROR_RATIO_PERIOD = "llmperf:slo_error_ratio:period"

@@ -180,7 +180,7 @@ def add_cli(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     add("--baseline-end", type=_end_time, default=None, metavar="TIME", help="end of an explicit baseline period")
     add("--drift", dest="drift_file", type=Path, default=None, metavar="FILE",
         help="drift spec whose min_change a significant change must reach to be flagged shifted "
-        "(default: grafana/drift.yaml if present, else 25%%)")  # fmt: skip
+        "(default: grafana/drift.yaml if present, else the installed stack's)")  # fmt: skip
 
 
 def options_from(args: argparse.Namespace) -> ReportOptions:

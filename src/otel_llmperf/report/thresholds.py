@@ -34,6 +34,7 @@ from otel_llmperf.instruments import (
     LLMPERF_FEEDBACK_SCORE,
 )
 from otel_llmperf.report.stats import SIGNIFICANT, Comparison
+from otel_llmperf.stack_files import DRIFT_SPEC, spec_or_packaged
 
 DEFAULT_MIN_CHANGE = float(BUILTIN_DEFAULTS["min_change"])
 DEFAULT_DRIFT_FILE = Path("grafana/drift.yaml")
@@ -72,11 +73,10 @@ def _candidates(metric: str, spec: DriftSpec) -> list[Signal]:
 
 
 def drift_spec(path: str | Path | None) -> DriftSpec | None:
-    """The drift spec at ``path``; without one, ``grafana/drift.yaml`` if present, else None (built-in default)."""
+    """The drift spec at ``path``; without one, ``grafana/drift.yaml`` if present, else the installed stack's."""
     if path is None:
-        if not DEFAULT_DRIFT_FILE.is_file():
-            return None
-        path = DEFAULT_DRIFT_FILE
+        # A pip user has no checkout: the spec shipped in the package holds the same thresholds.
+        path = spec_or_packaged(DEFAULT_DRIFT_FILE, DRIFT_SPEC)
     return load_spec(path)  # a DriftSpecError (a ValueError) names the file, line and field
 
 

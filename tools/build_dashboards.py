@@ -1,11 +1,11 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: Apache-2.0
-"""Generate the otel-llmperf Grafana dashboards (``grafana/dashboards/*.json``).
+"""Generate the otel-llmperf Grafana dashboards (``src/otel_llmperf/stack/grafana/dashboards/*.json``).
 
-Run ``python grafana/build_dashboards.py`` (with the development venv's python: metric names
-come from ``otel_llmperf.instruments.CONTRACT``, never typed here) after changing a panel, and
-commit the JSON. ``--check`` exits 1 when a committed file differs from what would be written;
-``--out DIR`` writes elsewhere. The JSON files are never edited by hand.
+A development tool, not part of the shipped stack. Run ``python tools/build_dashboards.py`` (with
+the development venv's python: metric names come from ``otel_llmperf.instruments.CONTRACT``, never
+typed here) after changing a panel, and commit the JSON. ``--check`` exits 1 when a committed file
+differs from what would be written; ``--out DIR`` writes elsewhere. The JSON files are never edited by hand.
 
 Conventions every panel follows, checked by ``tests/test_dashboards.py``:
 
@@ -52,7 +52,7 @@ from otel_llmperf.instruments import (
 
 JSON = dict[str, Any]
 
-OUT_DIR = Path(__file__).resolve().parent / "dashboards"
+OUT_DIR = Path(__file__).resolve().parents[1] / "src" / "otel_llmperf" / "stack" / "grafana" / "dashboards"
 TAG = "otel-llmperf"
 DATASOURCE: JSON = {"type": "prometheus", "uid": "${datasource}"}
 RATE_INTERVAL = "$__rate_interval"
@@ -1712,7 +1712,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         stale = [name for name, text in rendered.items() if _read(args.out / name) != text]
         if stale:
             print(
-                f"out of date in {args.out}: {', '.join(stale)}; run: python grafana/build_dashboards.py",
+                f"out of date in {args.out}: {', '.join(stale)}; run: python tools/build_dashboards.py",
                 file=sys.stderr,
             )
             return 1
