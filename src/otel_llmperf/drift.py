@@ -71,7 +71,7 @@ _SIGNAL_KEYS = (
 )  # fmt: skip
 HISTOGRAMS: dict[str, MetricSpec] = {m.name: m for m in CONTRACT if m.kind == "histogram"}
 METRICS: dict[str, MetricSpec] = {m.name: m for m in CONTRACT}
-# The defaults when the spec's `defaults` leaves a field out (the README explains each choice).
+# The defaults when the spec's `defaults` leaves a field out (docs/drift.md explains each choice).
 BUILTIN_DEFAULTS: dict[str, Any] = {
     "window": "1h",
     "baseline_offset": "1w",

@@ -4,7 +4,7 @@
 ``record_evaluation`` records one judgement: a score in [0, 1] (``llmperf.evaluation.score``)
 and/or a classification outcome from predicted vs expected (``llmperf.evaluation.outcome``:
 ``tp``, ``fp``, ``fn``, ``tn``). ``evaluate_dataset`` does the same for a labelled dataset in
-one call and returns the scores. PromQL derives the rest (see the README):
+one call and returns the scores. PromQL derives the rest (see docs/trust-signals.md):
 
 * precision = tp / (tp + fp), recall = tp / (tp + fn), F1 = 2 tp / (2 tp + fp + fn);
 * binary accuracy = (tp + tn) / all; multi-class accuracy (one-vs-rest outcomes per class) =

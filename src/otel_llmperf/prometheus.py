@@ -222,7 +222,7 @@ def start_endpoint(
         _logger.warning(
             "Prometheus endpoint %s:%s unavailable (%s); this process runs on without it. Note: several "
             "processes cannot share one scrape port unless OTEL_PYTHON_LLMPERF_PROMETHEUS_MULTIPROC_DIR is set "
-            "(see 'Scaling out' in the README); or export with OTLP (OTEL_METRICS_EXPORTER=otlp)",
+            "(see docs/scaling-out.md); or export with OTLP (OTEL_METRICS_EXPORTER=otlp)",
             host,
             port,
             error.strerror or error,

@@ -2,7 +2,7 @@
 """The report's catalog: every panel (a PromQL range query) and every total over the range (an instant query).
 
 Metric names come from the metric contract (:data:`otel_llmperf.instruments.CONTRACT`), never typed
-here. The formulas are the README's ("PromQL"), with the conventions of the Grafana dashboards:
+here. The formulas are docs/trust-signals.md's ("PromQL"), with the conventions of the Grafana dashboards:
 
 * panels use ``rate(…[window])`` and totals ``increase(…[range])`` (rate for throughputs);
 * a ratio whose numerator may have no series yet (no error, no "up" thumbs) is written
