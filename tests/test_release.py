@@ -16,6 +16,7 @@ import os
 import re
 import subprocess
 import sys
+import tarfile
 import time
 import tomllib
 import urllib.request
@@ -121,6 +122,16 @@ def test_the_wheel_holds_types_prices_and_the_stack(release: Release) -> None:
     for package in ("demo", "report", "doctor", "providers"):
         assert f"otel_llmperf/{package}/__init__.py" in names, package
     assert not [name for name in names if "__pycache__" in name or name.endswith(".pyc")]
+    assert f"{DIST_INFO}/licenses/LICENSE" in names  # Apache-2.0 asks that the text travel with the code
+
+
+def test_the_sdist_holds_the_sources_the_license_and_the_tests(release: Release) -> None:
+    assert release.build_sdist.ok, _said(release.build_sdist)
+    with tarfile.open(release.only("sdist", "*.tar.gz")) as sdist:
+        names = {name.split("/", 1)[1] for name in sdist.getnames() if "/" in name}
+    for name in ("pyproject.toml", "README.md", "CHANGELOG.md", "LICENSE", "PKG-INFO", "src/otel_llmperf/py.typed"):
+        assert name in names, name
+    assert "tests/conftest.py" in names  # downstream packagers run the suite from the sdist
 
 
 def test_the_wheel_declares_every_entry_point(release: Release) -> None:
@@ -160,6 +171,7 @@ def test_the_metadata_matches_pyproject(release: Release) -> None:
     assert metadata["Version"] == __version__
     assert metadata["Requires-Python"] == project["requires-python"]
     assert metadata["License-Expression"] == project["license"]
+    assert metadata.get_all("License-File") == ["LICENSE"]
     assert metadata["Description-Content-Type"] == "text/markdown"
     extras = {canonicalize_name(name) for name in project["optional-dependencies"]}
     assert set(metadata.get_all("Provides-Extra") or []) == extras
