@@ -47,6 +47,14 @@ def _readme_command() -> str:
     return line
 
 
+def _contributing_command() -> str:
+    text = (ROOT / "CONTRIBUTING.md").read_text(encoding="utf-8")
+    match = re.search(r"\*\*The test command\*\*.*?```sh\n(.*?)\n```", text, re.S)
+    assert match, "CONTRIBUTING.md has a test command"
+    (line,) = match.group(1).splitlines()
+    return line
+
+
 def _binaries_tests_run() -> set[str]:
     """Every name passed to stack.binary() by a test module."""
     names: set[str] = set()
@@ -60,6 +68,10 @@ def test_ci_runs_exactly_the_readme_command_and_forbids_skipping() -> None:
     assert lines[-1] == _readme_command()
     assert f"export {stack.REQUIRE}=1" in lines
     assert _readme_command().startswith("sh .ci/install-binaries && ")
+
+
+def test_contributing_gives_the_same_test_command() -> None:
+    assert _contributing_command() == _readme_command()
 
 
 def test_every_binary_tests_run_has_a_package() -> None:

@@ -80,9 +80,10 @@ async def _drive(
     for signum in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(signum, stop.set)
+    clients = connect(root)
+    # Counted from here: importing and building six SDK clients can take longer than a short --duration.
     if options.duration is not None:
         loop.call_later(options.duration, stop.set)
-    clients = connect(root)
     refresher = asyncio.create_task(_refresh(display, stop))
     try:
         tally = await generate(
