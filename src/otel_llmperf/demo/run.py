@@ -31,6 +31,7 @@ from otel_llmperf.demo.drift import DriftSchedule
 from otel_llmperf.demo.server import FakeLLMServer, ServerConfig
 from otel_llmperf.demo.summary import ModelRow, render, summarise
 from otel_llmperf.demo.traffic import Experiment, demo_server_config, generate
+from otel_llmperf.demo.users import FEEDBACK_RATE
 from otel_llmperf.setup import ProviderSetup, build_providers
 
 _CLEAR = "\x1b[2J\x1b[H"
@@ -47,6 +48,7 @@ class DemoOptions:
     refresh: float = 3.0
     experiment: Experiment = field(default_factory=Experiment)
     drift_after: float | None = None  # None: the models never change
+    feedback_rate: float = FEEDBACK_RATE  # the share of chat calls users give feedback on
 
 
 class _Display:
@@ -93,7 +95,14 @@ async def _drive(
     refresher = asyncio.create_task(_refresh(display, stop))
     try:
         tally = await generate(
-            clients, options.rps, stop, options.seed, config, experiment=options.experiment, drift=drift
+            clients,
+            options.rps,
+            stop,
+            options.seed,
+            config,
+            experiment=options.experiment,
+            drift=drift,
+            feedback_rate=options.feedback_rate,
         )
     finally:
         stop.set()
