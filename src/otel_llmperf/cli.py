@@ -78,7 +78,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 refresh=args.refresh,
                 experiment=Experiment(args.ab, args.b_lift),
                 drift_after=args.drift_after,
-                **({} if args.feedback_rate is None else {"feedback_rate": args.feedback_rate}),
+                feedback_rate=args.feedback_rate,
             )
         )
     if args.command == "slo":

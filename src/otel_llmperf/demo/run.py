@@ -31,7 +31,6 @@ from otel_llmperf.demo.drift import DriftSchedule
 from otel_llmperf.demo.server import FakeLLMServer, ServerConfig
 from otel_llmperf.demo.summary import ModelRow, render, summarise
 from otel_llmperf.demo.traffic import Experiment, demo_server_config, generate
-from otel_llmperf.demo.users import FEEDBACK_RATE
 from otel_llmperf.setup import ProviderSetup, build_providers
 
 _CLEAR = "\x1b[2J\x1b[H"
@@ -48,7 +47,7 @@ class DemoOptions:
     refresh: float = 3.0
     experiment: Experiment = field(default_factory=Experiment)
     drift_after: float | None = None  # None: the models never change
-    feedback_rate: float = FEEDBACK_RATE  # the share of chat calls users give feedback on
+    feedback_rate: float | None = None  # the share of chat calls users give feedback on; None: the default
 
 
 class _Display:

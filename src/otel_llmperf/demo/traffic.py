@@ -297,7 +297,7 @@ class Traffic:
     tally: Tally
     experiment: Experiment
     accuracy_drop: float = 0.0
-    feedback_rate: float = users.FEEDBACK_RATE
+    feedback_rate: float | None = None  # None: users.FEEDBACK_RATE
 
 
 async def _one(traffic: Traffic, operation: Operation, rng: random.Random) -> None:
@@ -325,7 +325,7 @@ async def generate(
     offline_every: float = 15.0,
     experiment: Experiment | None = None,
     drift: DriftSchedule | None = None,
-    feedback_rate: float = users.FEEDBACK_RATE,
+    feedback_rate: float | None = None,
 ) -> Tally:
     """Send requests at ``rps`` (Poisson arrivals) until ``stop`` is set; wait for those in flight.
 
