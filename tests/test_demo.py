@@ -8,6 +8,7 @@ import re
 import selectors
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -146,16 +147,37 @@ def test_demo_serves_metrics_prints_a_summary_and_stops_on_ctrl_c(demo: subproce
     assert "Traceback" not in output + rest
 
 
-def test_demo_runs_for_a_duration_and_exits() -> None:
+def test_demo_runs_for_a_duration_fits_80_columns_and_warns_once_per_bad_variable() -> None:
+    bad = "OTEL_PYTHON_LLMPERF_CONTENT_MAX_LENGTH"
+    # Not a terminal: the width comes from COLUMNS, as a shell exports it.
+    env = {**_demo_env(), bad: "lots", "COLUMNS": "80"}
     result = subprocess.run(
         [_command(), "demo", "--duration", "2", "--rps", "10", "--metrics-port", "0", "--refresh", "1"],
         capture_output=True,
         text=True,
         timeout=90,
-        env=_demo_env(),
+        env=env,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "for 2 s" in result.stdout and "stopped cleanly" in result.stdout
+    assert "p95 TTFC" in result.stdout and "out tok/s: output tokens per second" in result.stdout
+    assert max(len(line) for line in result.stdout.splitlines()) <= 80, result.stdout
+    assert result.stderr.count(f"{bad}='lots'") == 1, result.stderr
+
+
+def test_a_busy_metrics_port_stops_the_demo_with_a_hint_naming_the_option() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        # The port from the environment: a newcomer who never typed --metrics-port gets the hint too.
+        env = {**_demo_env(), "OTEL_EXPORTER_PROMETHEUS_PORT": str(port)}
+        result = subprocess.run(
+            [_command(), "demo", "--duration", "30"], capture_output=True, text=True, timeout=60, env=env
+        )
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert f"127.0.0.1:{port} is in use" in result.stderr and "--metrics-port" in result.stderr, result.stderr
+    assert "sending" not in result.stdout  # stopped before any traffic
 
 
 def test_demo_rejects_bad_options_naming_them() -> None:
@@ -189,3 +211,44 @@ def test_demo_rejects_an_unknown_experiment() -> None:
     )
     assert result.returncode == 2
     assert "--ab" in result.stderr and "identical" in result.stderr
+
+
+def _summary_rows() -> tuple[dict[tuple[str, str], Any], dict[tuple[str, str], Any]]:
+    """Rows as a long demo leaves them: the longest model name, six-digit counts, a 15 s p95."""
+    from otel_llmperf.demo.summary import Histogram, ModelRow
+
+    bounds = (0.1, 1.0, 10.0, 20.0)
+    rows, previous = {}, {}
+    for key in (("aws.bedrock", "us.amazon.nova-lite-v1:0"), ("openai", "gpt-4o-mini")):
+        row = ModelRow(calls=123_456, errors=1_234, output_tokens=9_000_000.0, thumbs_up=80, thumbs=100)
+        row.duration = Histogram(bounds, [0, 50, 40, 10, 0])
+        row.ttfc = Histogram(bounds, [60, 40, 0, 0, 0])
+        row.correct, row.judged = 9, 10
+        rows[key] = row
+        previous[key] = ModelRow(output_tokens=8_997_000.0)
+    return rows, previous
+
+
+@pytest.mark.parametrize("width", [120, 80, 60])
+def test_the_summary_fits_the_terminal_and_says_what_out_tok_s_is(width: int) -> None:
+    from otel_llmperf.demo.summary import render
+
+    rows, previous = _summary_rows()
+    table = render(rows, previous, 3.0, 125.0, width)
+    lines = table.splitlines()
+    assert max(len(line) for line in lines) <= width, table
+    header = lines[1]
+    # Always there, at any width: which model, and its p95 duration.
+    assert "provider" in header and "model" in header and "p95 dur" in header
+    assert any(line.startswith("aws.bedrock") and "15.0 s" in line for line in lines), table
+    if width >= 80:
+        assert all(title in header for title in ("calls", "errors", "p95 TTFC", "out tok/s")), header
+        assert any("us.amazon.nova-lite-v1:0" in line for line in lines), table  # the whole name
+        # (9,000,000 - 8,997,000) tokens over 3 s, the rate the legend explains.
+        assert any(line.startswith("openai") and " 1,000" in line for line in lines), table
+        legend = " ".join(lines[lines.index(next(line for line in lines if line.startswith("out tok/s:"))) :])
+        assert "output tokens per second over the last 3 s, summed over the model's calls" in legend
+    if width >= 120:
+        assert "thumbs up" in header and "accuracy" in header and "hidden" not in table
+    else:
+        assert "hidden at" in table and "accuracy" in table.split("hidden at")[1]

@@ -19,7 +19,12 @@ from stack import binary
 ROOT = Path(__file__).resolve().parent.parent
 SPEC = "grafana/drift.yaml"
 RULES = "grafana/prometheus/rules/llmperf-drift.rules.yml"
-RULE_TESTS = "grafana/prometheus/rules/llmperf-drift.rules.test.yml"
+# The week-long behaviour tests evaluated once at 1w1h, and the few that check hour after hour (cheap
+# evaluations; see each file's header).
+RULE_TESTS = (
+    "grafana/prometheus/rules/llmperf-drift.rules.test.yml",
+    "grafana/prometheus/rules/llmperf-drift-hourly.rules.test.yml",
+)
 RATIO: dict[str, Any] = {
     "name": "accuracy",
     "kind": "ratio",
@@ -79,10 +84,12 @@ def test_shipped_rules_pass_promtool_check() -> None:
 def test_promtool_unit_tests_pass() -> None:
     """Fires on drift; silent on small samples, on noise the z test explains, and without change."""
     result = subprocess.run(
-        [binary("promtool"), "test", "rules", RULE_TESTS], cwd=ROOT, capture_output=True, text=True, timeout=120
+        [binary("promtool"), "test", "rules", *RULE_TESTS], cwd=ROOT, capture_output=True, text=True, timeout=120
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    tests = yaml.safe_load((ROOT / RULE_TESTS).read_text())["tests"]
+    assert result.stdout.count("SUCCESS") == len(RULE_TESTS), result.stdout
+    tests = [test for path in RULE_TESTS for test in yaml.safe_load((ROOT / path).read_text())["tests"]]
+    assert len(tests) == 6
     rules = " ".join(series["series"] for test in tests for series in test["input_series"])
     for metric in ("time_to_first_chunk", "evaluation_outcome", "finish_reasons", "model_identity"):
         assert metric in rules

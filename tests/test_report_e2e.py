@@ -6,9 +6,10 @@ Two demos run side by side, scraped as two jobs: in ``differ`` variant b answers
 identical (``--ab identical``). Both are stopped before any report runs, and every report names
 the same ``--end``, so each report reads exactly the same data.
 
-The comparisons run at ``--alpha 0.01``: Holm keeps the chance of calling any difference between
-identical variants at or below 1 % per run (the demo's timing is real, so its data are not
-bit-for-bit repeatable), while the built-in differences are far beyond that level.
+The ``same`` report runs at ``--alpha 0.01``: Holm keeps the chance of calling any difference
+between identical variants at or below 1 % per run (the demo's timing is real, so its data are not
+bit-for-bit repeatable). The ``differ`` report must find the built-in differences every run; its
+weakest one is the thumbs-up ratio, so it is sized for power (see DIFFER_ALPHA).
 """
 
 from __future__ import annotations
@@ -38,6 +39,17 @@ RANGE = "100s"
 STEP = "5s"
 WINDOW = "15s"
 SEED = "11"
+# Power of the differ report's thumbs-up row (Fisher's exact test, then Holm over its ~20 tested rows,
+# taken as the worst case: thumbs ranked first, p compared with alpha / 20). Variant a is liked
+# ~76 % of the time (the chat models' users.SATISFACTION mix), b ~99 % (+0.25, capped at 100 %).
+# At the default --feedback-rate (0.35, half of it thumbs) the slowest CI run had ~60 thumbs per
+# variant: at alpha 0.01 that misses about 1 run in 2 (and did, with a = 51/58). The differ demo
+# runs with --feedback-rate 1 (2.9x the thumbs: ~170 per variant at that same slow rate) and its
+# report at alpha 0.05: a miss is then ~5e-4 (6e-4 with 25 rows; 2.3e-3 should a be liked 88 %,
+# as in that run). Figures: scipy's fisher_exact summed over both variants' binomial outcomes.
+# A b liked no more than a still fails the test (b called better by chance: < 2.5 %).
+DIFFER_ALPHA = "0.05"
+SAME_ALPHA = "0.01"
 PUBLIC_URL = "https://example.org/llm-report/"  # only written into the page, never fetched
 
 
@@ -75,10 +87,12 @@ class Filled:
         assert body["status"] == "success", body
         return list(body["data"]["result"])
 
-    def report(self, out: Path, *args: str, job: str | None = None) -> subprocess.CompletedProcess[str]:
+    def report(
+        self, out: Path, *args: str, job: str | None = None, alpha: str = SAME_ALPHA
+    ) -> subprocess.CompletedProcess[str]:
         """Run ``otel-llmperf report`` on this Prometheus, for the fixed period."""
         argv = [_command(), "report", "--prometheus", self.url, "--range", RANGE, "--step", STEP]
-        argv += ["--window", WINDOW, "--end", str(self.end), "--out", str(out), "--seed", "3", "--alpha", "0.01"]
+        argv += ["--window", WINDOW, "--end", str(self.end), "--out", str(out), "--seed", "3", "--alpha", alpha]
         if job is not None:
             argv += ["--job", job]
         return subprocess.run(
@@ -119,7 +133,17 @@ def fixture_filled(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Filled]
         started = time.monotonic()
         processes.append(
             Process(
-                [*demo, "--metrics-port", str(differ_port), "--ab", "concise", "--b-lift", "0.25"],
+                [
+                    *demo,
+                    "--metrics-port",
+                    str(differ_port),
+                    "--ab",
+                    "concise",
+                    "--b-lift",
+                    "0.25",
+                    "--feedback-rate",
+                    "1",
+                ],
                 work / "differ.log",
                 _child_env(),
             )
@@ -141,7 +165,15 @@ def fixture_filled(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Filled]
 def fixture_differ(filled: Filled) -> Path:
     out = filled.work / "differ-report"
     result = filled.report(
-        out, "--compare-variants", "a,b", "--creator", "Example Org", "--url", PUBLIC_URL, job="differ"
+        out,
+        "--compare-variants",
+        "a,b",
+        "--creator",
+        "Example Org",
+        "--url",
+        PUBLIC_URL,
+        job="differ",
+        alpha=DIFFER_ALPHA,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     return out

@@ -348,11 +348,11 @@ EXPECTED = {
 def test_invalid_specs_name_the_field_and_write_nothing(
     case: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.chdir(tmp_path)  # messages name the spec relative to the working directory
-    spec = _write_invalid(tmp_path, case)
+    monkeypatch.chdir(tmp_path)
+    _write_invalid(tmp_path, case)
     field, allowed = EXPECTED[case]
     with pytest.raises(SloSpecError) as raised:
-        load_spec(spec)
+        load_spec("slo.yaml")  # messages name the spec as given
     message = str(raised.value)
     assert isinstance(raised.value, ValueError)
     assert message.startswith("slo.yaml: ") and f"{field}: " in message + ": " and allowed in message, message
@@ -419,3 +419,27 @@ def test_cli_rejects_a_bad_spec_with_exit_2(tmp_path: Path) -> None:
     assert not (tmp_path / "rules.yml").exists()
     no_output = _run("slo.yaml", "--check", cwd=tmp_path)
     assert no_output.returncode == 2 and "--check needs -o" in no_output.stderr
+
+
+@pytest.mark.parametrize("command", ["slo", "drift"])
+def test_render_errors_name_the_paths_as_given(
+    command: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An absolute path stays absolute, and a relative one stays as typed: the user finds the file they named."""
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    absent = str(tmp_path / "absent.yaml")  # outside the working directory
+    assert cli.main([command, "render", absent]) == 2
+    assert f"otel-llmperf {command} render: error: {absent}: no such file" in capsys.readouterr().err
+    roundabout = "../work/absent.yaml"  # inside it, reached from outside
+    assert cli.main([command, "render", roundabout]) == 2
+    assert f"error: {roundabout}: no such file" in capsys.readouterr().err
+
+    spec = ROOT / (SPEC if command == "slo" else "grafana/drift.yaml")
+    output = str(tmp_path / "rules.yml")
+    assert cli.main([command, "render", str(spec), "-o", output, "--check"]) == 1
+    assert f"{output} does not exist" in capsys.readouterr().err
+    assert cli.main([command, "render", str(spec), "-o", output]) == 0
+    assert cli.main([command, "render", str(spec), "-o", output, "--check"]) == 0
+    assert capsys.readouterr().out == f"{output} is up to date\n"

@@ -133,7 +133,7 @@ from typing import TYPE_CHECKING, Any
 # wrapt and the code that records calls with the first SDK the application imports, then price
 # data; reports, the demo, SLO tooling and the doctor when run.
 from otel_llmperf import _errors
-from otel_llmperf.config import load_settings
+from otel_llmperf.config import Settings, load_settings
 from otel_llmperf.hooks import ProviderHooks
 from otel_llmperf.providers import catalog
 from otel_llmperf.version import __version__
@@ -235,47 +235,63 @@ def instrument(
     **options: Any,
 ) -> None:
     """Instrument every installed LLM SDK as it is imported; set up exporters unless the application has providers."""
-    from otel_llmperf import setup, signals
-    from otel_llmperf.providers import hosts
-
     with _lock:
         if _active:
             _logger.debug("otel-llmperf is already instrumented; instrument() ignored")
             return
-        settings = load_settings(**options)
-        if settings.sdk_disabled:
-            _logger.info("otel-llmperf: OTEL_SDK_DISABLED=true, nothing instrumented")
-            return
-        if tracer_provider is None or meter_provider is None:
-            described = setup.ensure_global_providers(settings, prometheus_registry).describe()
-        else:
-            described = "using the given tracer and meter providers"
-        signals.activate(settings, meter_provider, logger_provider)
-        hosts.set_extra_hosts(settings.provider_hosts)
-        watching, skipped = [], []
-        for provider in catalog.PROVIDERS:
-            if provider.name in settings.disabled_instrumentations or "*" in settings.disabled_instrumentations:
-                skipped.append(f"{provider.package} (disabled)")
-                continue
-            # Where the SDK is, not the SDK: nothing of it is imported until the application does.
-            if importlib.util.find_spec(provider.package) is None:
-                skipped.append(f"{provider.package} (not installed)")
-                continue
-            hooks = ProviderHooks(provider, settings, tracer_provider, meter_provider)
-            _active.append(hooks)
-            hooks.start()
-            count = hooks.patched_count
-            watching.append(f"{provider.package} ({count} methods so far)" if count else provider.package)
-        _logger.info(
-            "otel-llmperf %s: instrumenting %s as imported%s; %s; content capture %s; stream usage %s; prices %s",
-            __version__,
-            ", ".join(watching) or "nothing",
-            f"; skipped {', '.join(skipped)}" if skipped else "",
-            described,
-            "on" if settings.capture_content else "off",
-            "on" if settings.stream_usage else "off",
-            settings.prices.source,
+        _instrument_locked(
+            load_settings(**options), tracer_provider, meter_provider, logger_provider, prometheus_registry
         )
+
+
+def _instrument(settings: Settings, *, tracer_provider: Any, meter_provider: Any) -> None:
+    """:func:`instrument` with settings already loaded, so a bad variable warns once (the demo's)."""
+    with _lock:
+        if _active:
+            _logger.debug("otel-llmperf is already instrumented; instrument() ignored")
+            return
+        _instrument_locked(settings, tracer_provider, meter_provider, None, None)
+
+
+def _instrument_locked(
+    settings: Settings, tracer_provider: Any, meter_provider: Any, logger_provider: Any, prometheus_registry: Any
+) -> None:
+    from otel_llmperf import setup, signals
+    from otel_llmperf.providers import hosts
+
+    if settings.sdk_disabled:
+        _logger.info("otel-llmperf: OTEL_SDK_DISABLED=true, nothing instrumented")
+        return
+    if tracer_provider is None or meter_provider is None:
+        described = setup.ensure_global_providers(settings, prometheus_registry).describe()
+    else:
+        described = "using the given tracer and meter providers"
+    signals.activate(settings, meter_provider, logger_provider)
+    hosts.set_extra_hosts(settings.provider_hosts)
+    watching, skipped = [], []
+    for provider in catalog.PROVIDERS:
+        if provider.name in settings.disabled_instrumentations or "*" in settings.disabled_instrumentations:
+            skipped.append(f"{provider.package} (disabled)")
+            continue
+        # Where the SDK is, not the SDK: nothing of it is imported until the application does.
+        if importlib.util.find_spec(provider.package) is None:
+            skipped.append(f"{provider.package} (not installed)")
+            continue
+        hooks = ProviderHooks(provider, settings, tracer_provider, meter_provider)
+        _active.append(hooks)
+        hooks.start()
+        count = hooks.patched_count
+        watching.append(f"{provider.package} ({count} methods so far)" if count else provider.package)
+    _logger.info(
+        "otel-llmperf %s: instrumenting %s as imported%s; %s; content capture %s; stream usage %s; prices %s",
+        __version__,
+        ", ".join(watching) or "nothing",
+        f"; skipped {', '.join(skipped)}" if skipped else "",
+        described,
+        "on" if settings.capture_content else "off",
+        "on" if settings.stream_usage else "off",
+        settings.prices.source,
+    )
 
 
 def uninstrument() -> None:

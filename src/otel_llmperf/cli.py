@@ -50,6 +50,8 @@ def build_parser() -> argparse.ArgumentParser:
                       help="how variant b differs: concise (shorter, liked more; default) or identical")  # fmt: skip
     demo.add_argument("--b-lift", type=_bounded(float, 0, 0.5, "a fraction"), default=0.07, metavar="P",
                       help="with --ab concise: how much more often users like b's answers (default: 0.07)")  # fmt: skip
+    demo.add_argument("--feedback-rate", type=_bounded(float, 0, 1, "a fraction"), default=None, metavar="P",
+                      help="share of chat calls users give feedback on, half of it thumbs (default: 0.35)")  # fmt: skip
     demo.add_argument("--drift-after", type=_bounded(float, 0, 7 * 86400, "a number of seconds"), default=None,
                       metavar="S", help="after S seconds the models drift: new snapshot and fingerprint, longer "
                       "answers, slower first chunks, lower accuracy (default: never)")  # fmt: skip
@@ -84,6 +86,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 refresh=args.refresh,
                 experiment=Experiment(args.ab, args.b_lift),
                 drift_after=args.drift_after,
+                feedback_rate=args.feedback_rate,
             )
         )
     if args.command == "slo":

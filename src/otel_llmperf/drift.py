@@ -54,7 +54,7 @@ from typing import Any
 import yaml
 
 from otel_llmperf.instruments import CONTRACT, MetricSpec
-from otel_llmperf.slo import DURATION, LABEL, NAME, StrictLoader, display_path
+from otel_llmperf.slo import DURATION, LABEL, NAME, StrictLoader
 
 KINDS = ("quantile", "mean", "ratio")
 DIRECTIONS = ("up", "down", "both")
@@ -388,7 +388,7 @@ def _line_of(field: str, lines: Mapping[str, int]) -> int | None:
 
 def load_spec(path: str | os.PathLike[str]) -> DriftSpec:
     """Read and validate a spec file; a :class:`DriftSpecError` starting with ``file:line`` on any problem."""
-    shown = display_path(path)
+    shown = os.fspath(path)  # as the user gave it: a message names the file they typed
     try:
         text = Path(path).read_text(encoding="utf-8")
     except FileNotFoundError:

@@ -6,9 +6,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable
-from pathlib import Path
 
-from otel_llmperf.slo import display_path
 from otel_llmperf.slo_rules import drift as stale_diff
 from otel_llmperf.slo_rules import write_atomically
 
@@ -48,11 +46,11 @@ def run_render(
     try:
         text = render_file(args.file, args.output)
         if args.check:
-            stale = stale_diff(Path(args.output), text)
+            stale = stale_diff(args.output, text)
             if stale is not None:
-                print(f"{prog}: {display_path(args.output)} is stale; re-render it.\n{stale}", file=sys.stderr)
+                print(f"{prog}: {args.output} is stale; re-render it.\n{stale}", file=sys.stderr)
                 return 1
-            print(f"{display_path(args.output)} is up to date")
+            print(f"{args.output} is up to date")
         elif args.output:
             write_atomically(args.output, text)
         else:

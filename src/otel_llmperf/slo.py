@@ -279,7 +279,7 @@ StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _ma
 
 def load_spec(path: str | os.PathLike[str]) -> SloSpec:
     """Read and validate a spec file; a :class:`SloSpecError` starting with the file's path on any problem."""
-    shown = display_path(path)
+    shown = os.fspath(path)  # as the user gave it: a message names the file they typed
     try:
         text = Path(path).read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -297,7 +297,10 @@ def load_spec(path: str | os.PathLike[str]) -> SloSpec:
 
 
 def display_path(path: str | os.PathLike[str]) -> str:
-    """``path`` relative to the working directory when inside it, else its name: never a machine's absolute path."""
+    """``path`` relative to the working directory when inside it, else its name: never a machine's absolute path.
+
+    For what rendered rule files record of their source; messages show the path as given (``os.fspath``).
+    """
     # Symlinks are kept: the repository's grafana/ links into the package, and its rule headers must
     # name grafana/slo.yaml, as they do in a directory written by `otel-llmperf stack init`.
     cwd = Path.cwd().resolve()

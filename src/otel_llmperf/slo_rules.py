@@ -243,12 +243,12 @@ def write_atomically(path: str | os.PathLike[str], text: str) -> None:
         raise
 
 
-def drift(path: Path, text: str) -> str | None:
+def drift(path: str | os.PathLike[str], text: str) -> str | None:
     """None when ``path`` holds exactly ``text``, else a short unified diff (or why it cannot be read)."""
     try:
-        current = path.read_text(encoding="utf-8")
+        current = Path(path).read_text(encoding="utf-8")
     except FileNotFoundError:
-        return f"{display_path(path)} does not exist"
+        return f"{os.fspath(path)} does not exist"
     if current == text:
         return None
     diff = difflib.unified_diff(

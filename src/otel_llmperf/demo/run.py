@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
 import os
+import shutil
 import signal
+import socket
 import sys
 import time
 from dataclasses import dataclass, field
@@ -22,7 +25,7 @@ from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.trace import NoOpTracerProvider
 
 import otel_llmperf
-from otel_llmperf.config import load_settings
+from otel_llmperf.config import Settings, load_settings
 from otel_llmperf.demo.clients import connect
 from otel_llmperf.demo.drift import DriftSchedule
 from otel_llmperf.demo.server import FakeLLMServer, ServerConfig
@@ -44,6 +47,7 @@ class DemoOptions:
     refresh: float = 3.0
     experiment: Experiment = field(default_factory=Experiment)
     drift_after: float | None = None  # None: the models never change
+    feedback_rate: float | None = None  # the share of chat calls users give feedback on; None: the default
 
 
 class _Display:
@@ -51,14 +55,18 @@ class _Display:
         self.out = out
         self.reader = reader
         self.interval = interval
-        self.started = time.monotonic()
+        self.started = self.shown = time.monotonic()
         self.previous: dict[tuple[str, str], ModelRow] = {}
         self.tty = out.isatty()
 
     def show(self, final: bool = False) -> None:
         rows = summarise(self.reader.get_metrics_data())
-        table = render(rows, self.previous, self.interval, time.monotonic() - self.started)
-        self.previous = rows
+        now = time.monotonic()
+        # Asked each time, so a resized terminal gets a table that fits; COLUMNS wins, 80 off a terminal.
+        width = shutil.get_terminal_size().columns
+        # Tokens since the last table over the time since then, which the final table cuts short.
+        table = render(rows, self.previous, now - self.shown, now - self.started, width)
+        self.previous, self.shown = rows, now
         prefix = _CLEAR if self.tty and not final else ""
         self.out.write(f"{prefix}{table}\n\n")
         self.out.flush()
@@ -87,7 +95,14 @@ async def _drive(
     refresher = asyncio.create_task(_refresh(display, stop))
     try:
         tally = await generate(
-            clients, options.rps, stop, options.seed, config, experiment=options.experiment, drift=drift
+            clients,
+            options.rps,
+            stop,
+            options.seed,
+            config,
+            experiment=options.experiment,
+            drift=drift,
+            feedback_rate=options.feedback_rate,
         )
     finally:
         stop.set()
@@ -104,6 +119,33 @@ def _banner(server: FakeLLMServer, setup: ProviderSetup, options: DemoOptions) -
         f"metrics → {setup.metrics}\ntraces → {setup.traces}\n"
         f"sending ~{options.rps:g} requests/s {until}\n{drift}"
     )
+
+
+def _serves_prometheus(settings: Settings) -> bool:
+    # In multi-process mode a busy port is expected: another process of the set serves it.
+    return "prometheus" in settings.metrics_exporter and not settings.prometheus_multiproc_dir
+
+
+def _busy_hint(settings: Settings, problem: str = "is in use (another demo or app?)") -> str:
+    return (
+        f"otel-llmperf demo: the metrics port {settings.prometheus_host}:{settings.prometheus_port} {problem}; "
+        "choose another with --metrics-port PORT (0 picks a free one)"
+    )
+
+
+def _busy_metrics_port(settings: Settings) -> str | None:
+    """The hint naming ``--metrics-port`` when the demo's Prometheus port is taken, else ``None``."""
+    if not _serves_prometheus(settings) or settings.prometheus_port == 0:
+        return None
+    with socket.socket() as probe:
+        # As the endpoint's HTTP server binds: a port in TIME_WAIT is free, a listening one is not.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((settings.prometheus_host, settings.prometheus_port))
+        except OSError as error:
+            # Anything else (an IPv6 host, say) is left to the endpoint, whose failure is checked after.
+            return _busy_hint(settings) if error.errno == errno.EADDRINUSE else None
+    return None
 
 
 def run_demo(options: DemoOptions, out: TextIO = sys.stdout) -> int:
@@ -123,12 +165,22 @@ def run_demo(options: DemoOptions, out: TextIO = sys.stdout) -> int:
     if options.metrics_port is not None:
         overrides["prometheus_port"] = options.metrics_port
     settings = load_settings(**overrides)
+    # Checked first, so the demo stops with the fix instead of running on without its endpoint.
+    busy = _busy_metrics_port(settings)
+    if busy:
+        print(busy, file=sys.stderr)
+        return 2
     summary_reader = InMemoryMetricReader()
     setup = build_providers(settings, extra_metric_readers=[summary_reader])
+    if _serves_prometheus(settings) and setup.prometheus_port is None:  # taken between the check and the bind
+        setup.shutdown()
+        print(_busy_hint(settings, "could not be served (see the warning above)"), file=sys.stderr)
+        return 2
     server_config = demo_server_config(options.seed)
     server = FakeLLMServer(server_config).start()
-    otel_llmperf.instrument(
-        tracer_provider=setup.tracer_provider or NoOpTracerProvider(), meter_provider=setup.meter_provider, **overrides
+    # The settings parsed above, not parsed again: each bad variable warns once.
+    otel_llmperf._instrument(
+        settings, tracer_provider=setup.tracer_provider or NoOpTracerProvider(), meter_provider=setup.meter_provider
     )
     out.write(_banner(server, setup, options))
     out.flush()

@@ -8,6 +8,7 @@ Quantiles are estimated from bucket counts the way PromQL's ``histogram_quantile
 from __future__ import annotations
 
 import math
+import textwrap
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -133,28 +134,103 @@ def _share(part: float, whole: float) -> str:
 
 
 def _ms(seconds: float) -> str:
-    return "-" if math.isnan(seconds) else f"{seconds * 1000:,.0f} ms"
+    if math.isnan(seconds):
+        return "-"
+    # Seconds past 10 s keep the column 9 wide whatever the latency.
+    return f"{seconds * 1000:,.0f} ms" if seconds < 10 else f"{seconds:,.1f} s"
+
+
+@dataclass(frozen=True)
+class _Column:
+    title: str
+    width: int
+    left: bool = False
+
+
+PROVIDER = _Column("provider", 11, left=True)
+MODEL = _Column("model", 24, left=True)
+MODEL_MIN = 20  # the model column gives up width before any column is dropped, down to this
+COLUMNS = (
+    PROVIDER,
+    MODEL,
+    _Column("calls", 6),
+    _Column("errors", 6),
+    _Column("p50 dur", 9),
+    _Column("p95 dur", 9),
+    _Column("p95 TTFC", 9),
+    _Column("out tok/s", 9),
+    _Column("thumbs up", 9),
+    _Column("accuracy", 8),
+)
+# Dropped first to last when the terminal is too narrow; provider, model and p95 duration always stay.
+# At 80 columns the table keeps calls, errors, p95 duration, p95 TTFC and out tok/s.
+DROP_ORDER = ("accuracy", "thumbs up", "p50 dur", "errors", "out tok/s", "p95 TTFC", "calls")
+
+
+def _layout(width: int) -> tuple[list[_Column], list[str]]:
+    """The columns that fit ``width`` (model column widened into what is left), and the titles dropped."""
+    columns = list(COLUMNS)
+    dropped: list[str] = []
+
+    def needed(model: int) -> int:
+        return sum(model if column is MODEL else column.width for column in columns) + len(columns) - 1
+
+    for title in DROP_ORDER:
+        if needed(MODEL_MIN) <= width:
+            break
+        columns = [column for column in columns if column.title != title]
+        dropped.append(title)
+    model = max(MODEL_MIN, min(MODEL.width, MODEL_MIN + width - needed(MODEL_MIN)))
+    return [_Column("model", model, left=True) if c is MODEL else c for c in columns], dropped
+
+
+def _cells(row: ModelRow, key: tuple[str, str], rate: float) -> dict[str, str]:
+    return {
+        "provider": key[0],
+        "model": key[1],
+        "calls": f"{row.calls}",
+        "errors": f"{row.errors}",
+        "p50 dur": _ms(row.duration.quantile(0.5)),
+        "p95 dur": _ms(row.duration.quantile(0.95)),
+        "p95 TTFC": _ms(row.ttfc.quantile(0.95)),
+        "out tok/s": f"{rate:,.0f}",
+        "thumbs up": _share(row.thumbs_up, row.thumbs),
+        "accuracy": _share(row.correct, row.judged),
+    }
+
+
+def _line(columns: Sequence[_Column], cells: dict[str, str]) -> str:
+    return " ".join(
+        f"{cells[c.title][: c.width]:<{c.width}}" if c.left else f"{cells[c.title]:>{c.width}}" for c in columns
+    ).rstrip()
 
 
 def render(
-    rows: dict[tuple[str, str], ModelRow], previous: dict[tuple[str, str], ModelRow], interval: float, elapsed: float
+    rows: dict[tuple[str, str], ModelRow],
+    previous: dict[tuple[str, str], ModelRow],
+    interval: float,
+    elapsed: float,
+    width: int = 80,
 ) -> str:
-    """A fixed-width table; token throughput is over the last interval."""
-    header = (
-        f"{'provider':<11} {'model':<24} {'calls':>6} {'errors':>6} {'p50 dur':>10} {'p95 dur':>10} "
-        f"{'p95 TTFC':>10} {'out tok/s':>10} {'thumbs up':>10} {'accuracy':>9}"
-    )
-    lines = [f"otel-llmperf demo — {elapsed:,.0f} s elapsed (quantiles since start, as histogram_quantile)", header]
-    lines.append("-" * len(header))
+    """A table that fits ``width`` columns, with a legend; token throughput is over the last ``interval`` s."""
+    columns, dropped = _layout(width)
+    lines = [f"otel-llmperf demo — {elapsed:,.0f} s elapsed", _line(columns, {c.title: c.title for c in columns})]
+    lines.append("-" * len(lines[-1]))
     for key in sorted(rows):
         row = rows[key]
         before = previous.get(key)
         rate = (row.output_tokens - (before.output_tokens if before else 0.0)) / interval if interval > 0 else 0.0
-        lines.append(
-            f"{key[0][:11]:<11} {key[1][:24]:<24} {row.calls:>6} {row.errors:>6} {_ms(row.duration.quantile(0.5)):>10} "
-            f"{_ms(row.duration.quantile(0.95)):>10} {_ms(row.ttfc.quantile(0.95)):>10} {rate:>10,.0f} "
-            f"{_share(row.thumbs_up, row.thumbs):>10} {_share(row.correct, row.judged):>9}"
-        )
+        lines.append(_line(columns, _cells(row, key, rate)))
     if not rows:
         lines.append("(no calls recorded yet)")
-    return "\n".join(lines)
+    legend = "quantiles since start, as histogram_quantile"
+    if "out tok/s" not in dropped:
+        legend = (
+            f"out tok/s: output tokens per second over the last {interval:.0f} s, summed over the model's calls; "
+            + legend
+        )
+    if dropped:
+        legend += f"; hidden at {width} columns: {', '.join(dropped)}"
+    lines += textwrap.wrap(legend, max(width, 20))
+    # Last resort for a terminal narrower than the essential columns: cut, never wrap.
+    return "\n".join(line[:width] for line in lines)

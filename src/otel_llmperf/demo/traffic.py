@@ -297,6 +297,7 @@ class Traffic:
     tally: Tally
     experiment: Experiment
     accuracy_drop: float = 0.0
+    feedback_rate: float | None = None  # None: users.FEEDBACK_RATE
 
 
 async def _one(traffic: Traffic, operation: Operation, rng: random.Random) -> None:
@@ -311,7 +312,7 @@ async def _one(traffic: Traffic, operation: Operation, rng: random.Random) -> No
             return
         if operation.chat:
             lift = traffic.experiment.satisfaction_lift(name)
-            users.react(response, model, rng, lift, traffic.accuracy_drop)
+            users.react(response, model, rng, lift, traffic.accuracy_drop, traffic.feedback_rate)
 
 
 async def generate(
@@ -324,6 +325,7 @@ async def generate(
     offline_every: float = 15.0,
     experiment: Experiment | None = None,
     drift: DriftSchedule | None = None,
+    feedback_rate: float | None = None,
 ) -> Tally:
     """Send requests at ``rps`` (Poisson arrivals) until ``stop`` is set; wait for those in flight.
 
@@ -331,7 +333,9 @@ async def generate(
     """
     rng = random.Random(seed)
     declare_experiment(EXPERIMENT, dict.fromkeys(VARIANTS, 50), salt=str(seed))
-    traffic = Traffic(clients, config or demo_server_config(seed), Tally(), experiment or Experiment())
+    traffic = Traffic(
+        clients, config or demo_server_config(seed), Tally(), experiment or Experiment(), 0.0, feedback_rate
+    )
     mix = [operation for operation in MIX if clients.available(operation.sdk)]
     weights = [operation.weight for operation in mix]
     judged = {model: MODEL_PROVIDERS[model] for operation in mix if operation.chat for model in operation.models}

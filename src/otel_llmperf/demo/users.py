@@ -52,12 +52,21 @@ def _value(kind: str, pleased: bool, rng: random.Random) -> Any:
     return "helpful" if pleased else rng.choice(LABELS[1:])
 
 
-def react(response: Any, model: str, rng: random.Random, lift: float = 0.0, accuracy_drop: float = 0.0) -> None:
+def react(
+    response: Any,
+    model: str,
+    rng: random.Random,
+    lift: float = 0.0,
+    accuracy_drop: float = 0.0,
+    feedback_rate: float | None = None,
+) -> None:
     """Maybe leave feedback on a call, and maybe judge it; ``lift`` raises the chance users are pleased.
 
-    ``accuracy_drop`` lowers the judges' accuracy (the demo's drift switch).
+    ``accuracy_drop`` lowers the judges' accuracy (the demo's drift switch). ``feedback_rate`` is the
+    share of calls that get feedback (``None``: :data:`FEEDBACK_RATE`); the random draws are the same
+    whatever it is, so a seed gives the same traffic.
     """
-    if rng.random() < FEEDBACK_RATE:
+    if rng.random() < (FEEDBACK_RATE if feedback_rate is None else feedback_rate):
         kind = rng.choices(_KINDS, _KIND_WEIGHTS)[0]
         pleased = rng.random() < SATISFACTION.get(model, 0.75) + lift
         reference = {"token": feedback_token(response)} if rng.random() < 0.5 else {"response": response}
