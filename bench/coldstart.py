@@ -174,7 +174,8 @@ def measure(runs: int, src: str | None = None) -> tuple[str, dict[str, Any]]:
     ]
     heading = (
         f"Cold start ({time.strftime('%Y-%m-%d %H:%M')}, Python {sys.version.split()[0]}, "
-        f"{runs} processes per row{', src ' + Path(src).as_posix() if src else ''})"
+        # Only the checkout's own name: a result file never records a path of the machine it ran on.
+        f"{runs} processes per row{', src ' + '/'.join(Path(src).resolve().parts[-2:]) if src else ''})"
     )
     report = "\n".join([f"# {heading}", *lines[1:]]) + "\n"
     return report, {"imports": imports, "instrument": instrument}

@@ -14,6 +14,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 import urllib.request
 from collections.abc import Mapping, Sequence
@@ -50,6 +51,18 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
+
+
+def console_script(name: str = "otel-llmperf") -> str:
+    """The package's console script beside this Python (the venv the tests run in)."""
+    found = shutil.which(name, path=str(Path(sys.executable).parent))
+    assert found, f"the console script {name} is installed with the package"
+    return found
+
+
+def child_env() -> dict[str, str]:
+    """This process's environment without OTEL_*: a child configures its own exporters."""
+    return {key: value for key, value in os.environ.items() if not key.startswith("OTEL_")}
 
 
 class Process:

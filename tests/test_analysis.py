@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import csv
 import math
-import os
 import re
-import shutil
 import subprocess
 import sys
 import time
@@ -25,7 +23,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from stack import Process, binary, free_port
+from stack import Process, binary, child_env, console_script, free_port
 
 PHASE = 10.0
 RANGE = "9s"  # a second short of a period: no boundary straddles the switch
@@ -35,16 +33,6 @@ WINDOW = "5s"
 HERE = Path(__file__).resolve().parent
 PAGE = HERE.parent / "docs" / "reports.md"
 SHIFTED = ("b higher", "b lower", "distributions differ")
-
-
-def _command() -> str:
-    found = shutil.which("otel-llmperf", path=str(Path(sys.executable).parent))
-    assert found, "the console script is installed with the package"
-    return found
-
-
-def _child_env() -> dict[str, str]:
-    return {key: value for key, value in os.environ.items() if not key.startswith("OTEL_")}
 
 
 @dataclass
@@ -57,10 +45,10 @@ class Filled:
 
     def report(self, out: Path, *args: str, range_: str = RANGE) -> subprocess.CompletedProcess[str]:
         """``otel-llmperf report`` over the recent range ending at ``end``."""
-        argv = [_command(), "report", "--prometheus", self.url, "--range", range_, "--step", STEP, "--window"]
+        argv = [console_script(), "report", "--prometheus", self.url, "--range", range_, "--step", STEP, "--window"]
         argv += [WINDOW, "--end", str(self.end), "--out", str(out), "--seed", "3", "--alpha", "0.01"]
         return subprocess.run(
-            [*argv, *args], capture_output=True, text=True, timeout=240, env=_child_env(), cwd=self.work
+            [*argv, *args], capture_output=True, text=True, timeout=240, env=child_env(), cwd=self.work
         )
 
 
@@ -98,7 +86,7 @@ def fixture_filled(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Filled]
         processes.append(server)
         server.wait_ready(f"http://127.0.0.1:{prometheus_port}/-/ready")
         app = Process([sys.executable, "-u", str(HERE / "baseline_app.py"), str(app_port), str(PHASE)],
-                      work / "app.log", _child_env())  # fmt: skip
+                      work / "app.log", child_env())  # fmt: skip
         processes.append(app)
         shift = _wait_for(work / "app.log", "SHIFT", PHASE + 30)
         _wait_for(work / "app.log", "DONE", PHASE + 30)
@@ -235,7 +223,7 @@ def test_documented_snippet_plots_accuracy_per_model(filled: Filled, tmp_path: P
     code = code.replace('range="7d", step="1h")', f'range="19s", step="1s", window="5s", end={filled.end})')
     code += "print(sorted(table.columns))\n"
     result = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=tmp_path, env=_child_env()
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=tmp_path, env=child_env()
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "['gpt-4o', 'gpt-4o-mini']"
@@ -295,7 +283,7 @@ def test_analysis_names_a_bad_signal_and_duration() -> None:
 
 def test_analysis_without_pandas_names_the_extra() -> None:
     code = "import sys; sys.modules['pandas'] = None\nimport otel_llmperf.analysis"
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=_child_env())
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=child_env())
     assert result.returncode == 1
     assert "otel_llmperf.analysis needs pandas, the report extra: pip install pandas" in result.stderr
 

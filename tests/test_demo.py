@@ -6,27 +6,20 @@ from __future__ import annotations
 import os
 import re
 import selectors
-import shutil
 import signal
 import socket
 import subprocess
-import sys
 import time
 import urllib.request
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from stack import console_script
+
 PORT_LINE = re.compile(r"metrics → prometheus \(http://127\.0\.0\.1:(\d+)/metrics\)")
-
-
-def _command() -> str:
-    found = shutil.which("otel-llmperf", path=str(Path(sys.executable).parent))
-    assert found, "the console script is installed with the package"
-    return found
 
 
 def _demo_env() -> dict[str, str]:
@@ -59,7 +52,7 @@ def scrape(port: int) -> dict[str, Any]:
 @pytest.fixture(name="demo")
 def fixture_demo() -> Iterator[subprocess.Popen[str]]:
     process = subprocess.Popen(
-        [_command(), "demo", "--rps", "20", "--metrics-port", "0", "--refresh", "1"],
+        [console_script(), "demo", "--rps", "20", "--metrics-port", "0", "--refresh", "1"],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -152,7 +145,7 @@ def test_demo_runs_for_a_duration_fits_80_columns_and_warns_once_per_bad_variabl
     # Not a terminal: the width comes from COLUMNS, as a shell exports it.
     env = {**_demo_env(), bad: "lots", "COLUMNS": "80"}
     result = subprocess.run(
-        [_command(), "demo", "--duration", "2", "--rps", "10", "--metrics-port", "0", "--refresh", "1"],
+        [console_script(), "demo", "--duration", "2", "--rps", "10", "--metrics-port", "0", "--refresh", "1"],
         capture_output=True,
         text=True,
         timeout=90,
@@ -173,7 +166,7 @@ def test_a_busy_metrics_port_stops_the_demo_with_a_hint_naming_the_option() -> N
         # The port from the environment: a newcomer who never typed --metrics-port gets the hint too.
         env = {**_demo_env(), "OTEL_EXPORTER_PROMETHEUS_PORT": str(port)}
         result = subprocess.run(
-            [_command(), "demo", "--duration", "30"], capture_output=True, text=True, timeout=60, env=env
+            [console_script(), "demo", "--duration", "30"], capture_output=True, text=True, timeout=60, env=env
         )
     assert result.returncode == 2, result.stdout + result.stderr
     assert f"127.0.0.1:{port} is in use" in result.stderr and "--metrics-port" in result.stderr, result.stderr
@@ -182,7 +175,7 @@ def test_a_busy_metrics_port_stops_the_demo_with_a_hint_naming_the_option() -> N
 
 def test_demo_rejects_bad_options_naming_them() -> None:
     result = subprocess.run(
-        [_command(), "demo", "--rps", "0"], capture_output=True, text=True, timeout=60, env=_demo_env()
+        [console_script(), "demo", "--rps", "0"], capture_output=True, text=True, timeout=60, env=_demo_env()
     )
     assert result.returncode == 2
     assert "--rps" in result.stderr and "outside" in result.stderr
@@ -207,7 +200,7 @@ def test_variant_b_is_concise_and_liked_more_unless_the_experiment_is_identical(
 
 def test_demo_rejects_an_unknown_experiment() -> None:
     result = subprocess.run(
-        [_command(), "demo", "--ab", "bigger"], capture_output=True, text=True, timeout=60, env=_demo_env()
+        [console_script(), "demo", "--ab", "bigger"], capture_output=True, text=True, timeout=60, env=_demo_env()
     )
     assert result.returncode == 2
     assert "--ab" in result.stderr and "identical" in result.stderr

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -23,14 +22,9 @@ from typing import Any
 from otel_llmperf.doctor import ERROR, INFO, OK, WARNING, diagnose
 from otel_llmperf.doctor.findings import SECTIONS
 from otlp_receiver import grpc_receiver, http_receiver
+from stack import console_script
 
 SEVERITIES = {ERROR, WARNING, INFO, OK}
-
-
-def _command() -> str:
-    found = shutil.which("otel-llmperf", path=str(Path(sys.executable).parent))
-    assert found, "the console script is installed with the package"
-    return found
 
 
 def _env(**variables: str) -> dict[str, str]:
@@ -43,7 +37,12 @@ def _env(**variables: str) -> dict[str, str]:
 def doctor(*args: str, **variables: str) -> subprocess.CompletedProcess[str]:
     """Run ``otel-llmperf doctor`` with these arguments and variables."""
     return subprocess.run(
-        [_command(), "doctor", *args], env=_env(**variables), capture_output=True, text=True, timeout=60, check=False
+        [console_script(), "doctor", *args],
+        env=_env(**variables),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
 
 

@@ -18,10 +18,7 @@ from __future__ import annotations
 import csv
 import json
 import math
-import os
-import shutil
 import subprocess
-import sys
 import time
 import urllib.parse
 import urllib.request
@@ -33,7 +30,7 @@ from typing import Any
 import pytest
 import yaml
 
-from stack import Process, binary, free_port
+from stack import Process, binary, child_env, console_script, free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 SPEC = ROOT / "grafana" / "drift.yaml"
@@ -114,8 +111,7 @@ def _baseline_reports(stack: DriftStack, work: Path, jobs: tuple[str, ...]) -> d
     time.sleep(max(0.0, stack.started + REPORT_AT - time.time()))
     end = math.floor(time.time() / 5) * 5  # on the report's 5 s step, so the range ends where asked
     start = math.ceil(stack.started)
-    command = shutil.which("otel-llmperf", path=str(Path(sys.executable).parent))
-    assert command
+    command = console_script()
     running = {}
     for job in jobs:
         out = work / f"baseline-report-{job}"
@@ -125,7 +121,7 @@ def _baseline_reports(stack: DriftStack, work: Path, jobs: tuple[str, ...]) -> d
         argv += ["--baseline-end", str(start + PERIOD), "--drift", "drift.yaml", "--format", "both", "--out", str(out)]
         # Both at once: they read the same finished range, and the machine has two cores.
         process = subprocess.Popen(
-            argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=_child_env(), cwd=work
+            argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=child_env(), cwd=work
         )
         running[job] = (out, process)
     reports = {}
@@ -171,18 +167,13 @@ def _test_spec(work: Path) -> Path:
             # Client timeouts on an overloaded test machine are real errors, not drift: a tripling only.
             signal["min_change"] = 2.0
     (work / "drift.yaml").write_text(yaml.safe_dump(spec, sort_keys=False), encoding="utf-8")
-    command = shutil.which("otel-llmperf", path=str(Path(sys.executable).parent))
-    assert command
+    command = console_script()
     result = subprocess.run(
         [command, "drift", "render", "drift.yaml", "-o", "drift.rules.yml"],
         cwd=work, capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     return work / "drift.rules.yml"
-
-
-def _child_env() -> dict[str, str]:
-    return {key: value for key, value in os.environ.items() if not key.startswith("OTEL_")}
 
 
 def _start(work: Path) -> DriftStack:
@@ -233,14 +224,13 @@ def _start(work: Path) -> DriftStack:
     )
     processes["alertmanager"].wait_ready(f"{stack.alertmanager_url}/-/ready")
     processes["prometheus"].wait_ready(f"{stack.prometheus_url}/-/ready")
-    command = shutil.which("otel-llmperf", path=str(Path(sys.executable).parent))
-    assert command
+    command = console_script()
     for job, port in ((JOB, demo_port), (STEADY, steady_port)):
         argv = [command, "demo", "--rps", "40", "--seed", "11", "--metrics-port", str(port), "--refresh", "3600"]
         argv += ["--duration", "150"]  # a bound, should the test die without stopping it
         if job == JOB:
             argv += ["--drift-after", f"{DRIFT_AFTER:g}"]
-        processes[job] = Process(argv, work / f"{job}.log", _child_env())
+        processes[job] = Process(argv, work / f"{job}.log", child_env())
     # Two demos importing six SDKs at once on a loaded 2-core machine: allow them a minute.
     deadline = time.monotonic() + 60
     scraped = 'count(sum by (job) (gen_ai_client_operation_duration_seconds_count{job=~".+"}) > 0) == 2'

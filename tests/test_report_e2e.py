@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import csv
 import json
-import os
-import shutil
 import subprocess
 import sys
 import time
@@ -32,7 +30,7 @@ from typing import Any
 import pytest
 import yaml
 
-from stack import Process, binary, free_port
+from stack import Process, binary, child_env, console_script, free_port
 
 FILL_SECONDS = 75.0
 RANGE = "100s"
@@ -51,16 +49,6 @@ SEED = "11"
 DIFFER_ALPHA = "0.05"
 SAME_ALPHA = "0.01"
 PUBLIC_URL = "https://example.org/llm-report/"  # only written into the page, never fetched
-
-
-def _command() -> str:
-    found = shutil.which("otel-llmperf", path=str(Path(sys.executable).parent))
-    assert found, "the console script is installed with the package"
-    return found
-
-
-def _child_env() -> dict[str, str]:
-    return {key: value for key, value in os.environ.items() if not key.startswith("OTEL_")}
 
 
 @dataclass
@@ -91,12 +79,12 @@ class Filled:
         self, out: Path, *args: str, job: str | None = None, alpha: str = SAME_ALPHA
     ) -> subprocess.CompletedProcess[str]:
         """Run ``otel-llmperf report`` on this Prometheus, for the fixed period."""
-        argv = [_command(), "report", "--prometheus", self.url, "--range", RANGE, "--step", STEP]
+        argv = [console_script(), "report", "--prometheus", self.url, "--range", RANGE, "--step", STEP]
         argv += ["--window", WINDOW, "--end", str(self.end), "--out", str(out), "--seed", "3", "--alpha", alpha]
         if job is not None:
             argv += ["--job", job]
         return subprocess.run(
-            [*argv, *args], capture_output=True, text=True, timeout=300, env=_child_env(), cwd=self.work
+            [*argv, *args], capture_output=True, text=True, timeout=300, env=child_env(), cwd=self.work
         )
 
 
@@ -116,7 +104,7 @@ def fixture_filled(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Filled]
             }
         )
     )
-    demo = [_command(), "demo", "--rps", "22", "--refresh", "3600", "--seed", SEED]
+    demo = [console_script(), "demo", "--rps", "22", "--refresh", "3600", "--seed", SEED]
     processes: list[Process] = []
     try:
         server = Process(
@@ -145,11 +133,11 @@ def fixture_filled(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Filled]
                     "1",
                 ],
                 work / "differ.log",
-                _child_env(),
+                child_env(),
             )
         )
         processes.append(
-            Process([*demo, "--metrics-port", str(same_port), "--ab", "identical"], work / "same.log", _child_env())
+            Process([*demo, "--metrics-port", str(same_port), "--ab", "identical"], work / "same.log", child_env())
         )
         time.sleep(max(0.0, FILL_SECONDS - (time.monotonic() - started)))
         for process in processes[1:]:
@@ -436,11 +424,11 @@ def test_a_prometheus_without_our_series_is_named_clearly(filled: Filled) -> Non
 def test_an_unreachable_prometheus_is_named_clearly(tmp_path: Path) -> None:
     url = f"http://127.0.0.1:{free_port()}"
     result = subprocess.run(
-        [_command(), "report", "--prometheus", url, "--out", str(tmp_path / "r")],
+        [console_script(), "report", "--prometheus", url, "--out", str(tmp_path / "r")],
         capture_output=True,
         text=True,
         timeout=120,
-        env=_child_env(),
+        env=child_env(),
     )
     assert result.returncode == 1
     assert f"cannot reach Prometheus at {url}" in result.stderr
@@ -462,11 +450,11 @@ def test_without_the_report_extra_the_command_says_how_to_install_it() -> None:
 
 def test_bad_options_are_named() -> None:
     result = subprocess.run(
-        [_command(), "report", "--prometheus", "http://127.0.0.1:9", "--range", "forever"],
+        [console_script(), "report", "--prometheus", "http://127.0.0.1:9", "--range", "forever"],
         capture_output=True,
         text=True,
         timeout=120,
-        env=_child_env(),
+        env=child_env(),
     )
     assert result.returncode == 2
     assert "--range" in result.stderr

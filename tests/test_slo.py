@@ -6,7 +6,6 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -21,7 +20,7 @@ from otel_llmperf.instruments import CONTRACT, histogram
 from otel_llmperf.prometheus import PrometheusReader, SnapshotCollector
 from otel_llmperf.slo import LATENCY_METRICS, SloSpecError, load_spec, parse_spec
 from otel_llmperf.slo_rules import WINDOWS, le_matcher, render_rules
-from stack import binary
+from stack import binary, console_script
 
 ROOT = Path(__file__).resolve().parent.parent
 SPEC = "grafana/slo.yaml"
@@ -58,14 +57,10 @@ def _rules(group: dict[str, Any], key: str) -> dict[str, dict[str, Any]]:
     return {rule[key]: rule for rule in group["rules"] if key in rule}
 
 
-def _command() -> str:
-    found = shutil.which("otel-llmperf", path=str(Path(sys.executable).parent))
-    assert found, "the console script is installed with the package"
-    return found
-
-
 def _run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([_command(), "slo", "render", *args], cwd=cwd, capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [console_script(), "slo", "render", *args], cwd=cwd, capture_output=True, text=True, timeout=60
+    )
 
 
 # The shipped files
@@ -426,13 +421,13 @@ def test_render_errors_name_the_paths_as_given(
     command: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """An absolute path stays absolute, and a relative one stays as typed: the user finds the file they named."""
-    work = tmp_path / "work"
-    work.mkdir()
-    monkeypatch.chdir(work)
+    here = tmp_path / "here"
+    here.mkdir()
+    monkeypatch.chdir(here)
     absent = str(tmp_path / "absent.yaml")  # outside the working directory
     assert cli.main([command, "render", absent]) == 2
     assert f"otel-llmperf {command} render: error: {absent}: no such file" in capsys.readouterr().err
-    roundabout = "../work/absent.yaml"  # inside it, reached from outside
+    roundabout = "../here/absent.yaml"  # inside it, reached from outside
     assert cli.main([command, "render", roundabout]) == 2
     assert f"error: {roundabout}: no such file" in capsys.readouterr().err
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -25,7 +24,7 @@ import pytest
 import yaml
 
 from fakeserver import FakeServerProcess
-from stack import Process, binary, free_port
+from stack import Process, binary, console_script, free_port
 
 APPS = ("broken", "fair")
 STEP = 5
@@ -38,12 +37,6 @@ class Filled:
     url: str
     end: float
     work: Path
-
-
-def _command() -> str:
-    found = shutil.which("otel-llmperf", path=str(Path(sys.executable).parent))
-    assert found, "the console script is installed with the package"
-    return found
 
 
 def _env(port: int) -> dict[str, str]:
@@ -127,7 +120,8 @@ def fixture_filled(tmp_path_factory: pytest.TempPathFactory, fake_server: FakeSe
 
 def _report(filled: Filled, job: str, output: str) -> tuple[str, Path]:
     out = filled.work / f"{job}-report"
-    argv = [_command(), "report", "--prometheus", filled.url, "--range", "60s", "--step", f"{STEP}s", "--window", "15s"]
+    argv = [console_script(), "report", "--prometheus", filled.url, "--range", "60s", "--step", f"{STEP}s"]
+    argv += ["--window", "15s"]
     argv += ["--end", str(filled.end), "--job", job, "--out", str(out), "--format", output]
     argv += ["--compare-variants", "control,treatment"]
     env = {key: value for key, value in os.environ.items() if not key.startswith("OTEL_")}

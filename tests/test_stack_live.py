@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import re
-import shutil
 import subprocess
 import sys
 import threading
@@ -30,7 +28,7 @@ from typing import Any
 import pytest
 import yaml
 
-from stack import Process, binary, free_port
+from stack import Process, binary, child_env, console_script, free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 SLO_SPEC = ROOT / "grafana" / "slo.yaml"
@@ -95,10 +93,6 @@ class Stack:
             time.sleep(1)
 
 
-def _child_env() -> dict[str, str]:
-    return {key: value for key, value in os.environ.items() if not key.startswith("OTEL_")}
-
-
 def _alertmanager_with_webhook(stack_dir: Path, url: str) -> None:
     """What the shipped alertmanager.yml tells a user to do: give the page receiver a webhook."""
     path = stack_dir / "grafana" / "alertmanager" / "alertmanager.yml"
@@ -117,8 +111,7 @@ def fixture_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     sink = Webhook()
     webhook = _webhook_server(sink)
     threading.Thread(target=webhook.serve_forever, daemon=True).start()
-    command = shutil.which("otel-llmperf", path=str(Path(sys.executable).parent))
-    assert command
+    command = console_script()
     stack_dir = work / "stack"
     init = subprocess.run([command, "stack", "init", str(stack_dir)], capture_output=True, text=True, timeout=60)
     assert init.returncode == 0, init.stderr
@@ -134,17 +127,17 @@ def fixture_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
                 "--target", f"otel-llmperf-demo=127.0.0.1:{demo_port}", "--target", f"slo-app=127.0.0.1:{app_port}",
             ],
             work / "stack.log",
-            _child_env(),
+            child_env(),
         )  # fmt: skip
         processes["demo"] = Process(
             [command, "demo", "--rps", "25", "--metrics-port", str(demo_port), "--refresh", "3600"],
             work / "demo.log",
-            _child_env(),
+            child_env(),
         )
         processes["slo-app"] = Process(
             [sys.executable, str(Path(__file__).with_name("slo_app.py")), str(app_port), "4", "3"],
             work / "slo-app.log",
-            _child_env(),
+            child_env(),
         )
         processes["stack"].wait_ready(f"http://127.0.0.1:{alertmanager_port}/-/ready")
         processes["stack"].wait_ready(f"http://127.0.0.1:{prometheus_port}/-/ready")
@@ -237,12 +230,11 @@ def test_report_reads_the_local_stack(stack: Stack, tmp_path: Path) -> None:
     # 20 of the 30 s reported hold data (scraped each second), also when this test runs alone.
     series = 'gen_ai_client_operation_duration_seconds_count{job="otel-llmperf-demo"}'
     assert stack.wait_for(f"count_over_time({series}[30s]) > 20")
-    command = shutil.which("otel-llmperf", path=str(Path(sys.executable).parent))
-    assert command
+    command = console_script()
     end = str(math.floor(time.time() / 5) * 5)  # on the step, so the range ends where the data is
     argv = [command, "report", "--prometheus", stack.prometheus_url, "--range", "30s", "--step", "5s", "--end", end]
     argv += ["--window", "10s", "--job", "otel-llmperf-demo", "--format", "terminal", "--out", str(tmp_path / "report")]
-    result = subprocess.run(argv, capture_output=True, text=True, timeout=120, env=_child_env(), check=False)
+    result = subprocess.run(argv, capture_output=True, text=True, timeout=120, env=child_env(), check=False)
     assert result.returncode == 0, result.stderr
     assert "gpt-4o-mini" in result.stdout, result.stdout
     assert "otel-llmperf report --prometheus" in stack.processes["stack"].log_path.read_text()
