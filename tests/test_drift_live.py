@@ -166,6 +166,10 @@ def _test_spec(work: Path) -> Path:
         if signal["name"].startswith("error-"):
             # Client timeouts on an overloaded test machine are real errors, not drift: a tripling only.
             signal["min_change"] = 2.0
+        if signal["name"] == "output-tokens":
+            # A mean of a heavy-tailed count over a few hundred calls moves by a quarter by chance (the
+            # steady twin fired once in CI at |z| >= 3); the switch makes answers 1.75x longer: a half.
+            signal["min_change"] = 0.5
     (work / "drift.yaml").write_text(yaml.safe_dump(spec, sort_keys=False), encoding="utf-8")
     command = console_script()
     result = subprocess.run(
